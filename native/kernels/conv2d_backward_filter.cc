@@ -1,0 +1,74 @@
+// conv2d filter gradient: dw[ky,kx,ci,o] = sum_{n,oy,ox} x[n,iy,ix,g*Cg+ci] * dy[n,oy,ox,o],
+// over in-range input positions only (padding reads as zero).
+#include "kernels.h"
+
+namespace convkit {
+
+namespace {
+
+// dst[i] += scale * src[i]: the contiguous inner loop g++ vectorises. restrict on the
+// parameters (not locals) is what lets g++ skip its runtime aliasing check.
+inline void add_scaled(int count, float scale, const float* __restrict src, float* __restrict dst) {
+  for (int i = 0; i < count; ++i) dst[i] += scale * src[i];
+}
+
+// dst[i] += a[i] * b[i].
+inline void add_products(int count, const float* __restrict a, const float* __restrict b, float* __restrict dst) {
+  for (int i = 0; i < count; ++i) dst[i] += a[i] * b[i];
+}
+
+}  // namespace
+
+void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+  const float* __restrict x_data = x;
+  const float* __restrict dy_data = dy;
+  float* __restrict dw_data = dw;
+
+  const int group_in = s.c / s.groups;    // Cg: input channels per group
+  const int group_out = s.oc / s.groups;  // OCg: output channels per group
+  const int64_t x_row_len = static_cast<int64_t>(s.w) * s.c;
+  const int64_t x_image_len = static_cast<int64_t>(s.h) * x_row_len;
+  const int64_t w_tap_len = static_cast<int64_t>(group_in) * s.oc;  // one (ky,kx) slice of w
+  // Depthwise with multiplier 1: one contiguous multiply-add over all channels.
+  const bool depthwise_single = group_in == 1 && group_out == 1;
+
+  const int64_t dw_len = static_cast<int64_t>(s.kh) * s.kw * w_tap_len;
+  for (int64_t index = 0; index < dw_len; ++index) dw_data[index] = 0.0f;
+
+  const float* dy_pixel = dy_data;
+  for (int image = 0; image < s.n; ++image) {
+    const float* x_image = x_data + image * x_image_len;
+    for (int oy = 0; oy < s.oh; ++oy) {
+      const int iy_origin = oy * s.stride_h - s.pad_top;
+      for (int ox = 0; ox < s.ow; ++ox, dy_pixel += s.oc) {
+        const int ix_origin = ox * s.stride_w - s.pad_left;
+
+        for (int ky = 0; ky < s.kh; ++ky) {
+          const int iy = iy_origin + ky * s.dilation_h;
+          if (iy < 0 || iy >= s.h) continue;  // padding reads as zero: contributes nothing
+          for (int kx = 0; kx < s.kw; ++kx) {
+            const int ix = ix_origin + kx * s.dilation_w;
+            if (ix < 0 || ix >= s.w) continue;
+            const float* x_pixel = x_image + iy * x_row_len + static_cast<int64_t>(ix) * s.c;
+            float* dw_tap = dw_data + (static_cast<int64_t>(ky) * s.kw + kx) * w_tap_len;
+
+            if (depthwise_single) {
+              add_products(s.c, x_pixel, dy_pixel, dw_tap);
+              continue;
+            }
+            for (int group = 0; group < s.groups; ++group) {
+              const float* x_group = x_pixel + group * group_in;
+              const float* dy_group = dy_pixel + group * group_out;
+              float* dw_group = dw_tap + group * group_out;
+              for (int ci = 0; ci < group_in; ++ci) {
+                add_scaled(group_out, x_group[ci], dy_group, dw_group + static_cast<int64_t>(ci) * s.oc);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace convkit

@@ -1,0 +1,42 @@
+// The list of kernels the runtime can run, in the id order of lib/backend/kernels.ts,
+// with the checks that every call passes before it touches memory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace convkit {
+
+constexpr int kMaxKernelBuffers = 4;
+constexpr int kMaxKernelInts = 16;
+constexpr int kMaxKernelFloats = 4;
+
+struct KernelInfo {
+  const char* name;
+  int num_buffers;
+  int num_ints;
+  int num_floats;
+  // Bit i set when buffer i is only read (used to scan inputs for NaN).
+  unsigned input_mask;
+  const char* buffer_names[kMaxKernelBuffers];
+};
+
+int kernel_count();
+const KernelInfo& kernel_info(int id);
+
+struct CheckResult {
+  // Empty when the call is valid; otherwise "E_ARG" or "E_SHAPE".
+  std::string code;
+  std::string message;
+  bool ok() const { return code.empty(); }
+};
+
+// Validates the integer parameters of kernel `id` and that buffer i holds exactly the
+// number of elements the parameters imply.
+CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buffers, const int32_t* ints, int num_ints,
+                              int num_floats);
+
+// Runs a call that check_kernel_call accepted.
+void run_kernel(int id, float* const* buffers, const int32_t* ints, const float* floats);
+
+}  // namespace convkit
