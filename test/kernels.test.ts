@@ -1,0 +1,537 @@
+/**
+ * The kernel contract of lib/backend/kernels.ts, checked against naive float64 references
+ * and central finite differences. Every test loops over `backends`, so another backend
+ * (the native addon) is one more line in that list.
+ */
+import { JS_KERNELS } from '../lib/backend/js';
+import { KernelName, kernelId } from '../lib/backend/kernels';
+import { loadAddon } from '../lib/backend/native';
+
+type Run = (name: KernelName, bufs: Float32Array[], ints: number[]) => void;
+interface TestBackend {
+  name: string;
+  run: Run;
+}
+
+const addon = loadAddon();
+if (!('addon' in addon)) throw new Error(`these tests need the native addon: ${addon.error}`);
+const native = addon.addon;
+
+// The raw kernels: the js functions and the addon's entry point (which checks its
+// arguments, then calls the C++ kernel), so both implementations face the same cases.
+const backends: TestBackend[] = [
+  { name: 'js', run: (name, bufs, ints) => JS_KERNELS[name](bufs, ints, []) },
+  { name: 'native', run: (name, bufs, ints) => native.runKernel(kernelId(name), bufs, ints, []) },
+];
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function rand(n: number, rng: () => number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng();
+  return a;
+}
+
+/** n distinct values, pairwise at least `gap` apart, shuffled; for max-pool (no ties). */
+function distinct(n: number, rng: () => number, gap = 0.01): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (i - n / 2) * gap;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return a;
+}
+
+/** Values with |v| in [0.1, 1]: away from the relu kink. */
+function awayFromZero(n: number, rng: () => number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (0.1 + 0.9 * rng()) * (rng() < 0.5 ? -1 : 1);
+  return a;
+}
+
+/** Garbage-filled output buffer: a kernel must overwrite every element. */
+function out(n: number): Float32Array {
+  return new Float32Array(n).fill(12345.5);
+}
+
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what = ''): void {
+  expect(got.length).toBe(want.length);
+  let worst = 0;
+  let worstAt = -1;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i]));
+    if (!(err <= worst)) {
+      worst = err;
+      worstAt = i;
+    }
+  }
+  if (!(worst <= tol)) {
+    throw new Error(`${what}: element ${worstAt}: got ${got[worstAt]}, want ${want[worstAt]} (scaled error ${worst} > ${tol})`);
+  }
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** Central finite differences of f at x (x is copied to float64 and perturbed there). */
+function numericGrad(f: (x: Float64Array) => number, x0: ArrayLike<number>, eps: number): Float64Array {
+  const x = Float64Array.from(x0);
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    x[i] = v + eps;
+    const fp = f(x);
+    x[i] = v - eps;
+    const fm = f(x);
+    x[i] = v;
+    g[i] = (fp - fm) / (2 * eps);
+  }
+  return g;
+}
+
+// ---------------------------------------------------------------------------------------
+// naive float64 references
+
+function refMatmul(a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: number, k: number, tA: boolean, tB: boolean): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let t = 0; t < k; t++) s += (tA ? a[t * m + i] : a[i * k + t]) * (tB ? b[j * k + t] : b[t * n + j]);
+      c[i * n + j] = s;
+    }
+  }
+  return c;
+}
+
+interface ConvP {
+  n: number; h: number; w: number; c: number; oc: number; kh: number; kw: number;
+  strideH: number; strideW: number; dilationH: number; dilationW: number;
+  padTop: number; padLeft: number; oh: number; ow: number; groups: number;
+}
+
+function convInts(p: ConvP): number[] {
+  return [p.n, p.h, p.w, p.c, p.oc, p.kh, p.kw, p.strideH, p.strideW, p.dilationH, p.dilationW, p.padTop, p.padLeft, p.oh, p.ow, p.groups];
+}
+
+function refConv(x: ArrayLike<number>, w: ArrayLike<number>, p: ConvP): Float64Array {
+  const cg = p.c / p.groups;
+  const ocg = p.oc / p.groups;
+  const y = new Float64Array(p.n * p.oh * p.ow * p.oc);
+  for (let n = 0; n < p.n; n++)
+    for (let oy = 0; oy < p.oh; oy++)
+      for (let ox = 0; ox < p.ow; ox++)
+        for (let o = 0; o < p.oc; o++) {
+          const g = Math.floor(o / ocg);
+          let s = 0;
+          for (let ky = 0; ky < p.kh; ky++)
+            for (let kx = 0; kx < p.kw; kx++)
+              for (let ci = 0; ci < cg; ci++) {
+                const iy = oy * p.strideH - p.padTop + ky * p.dilationH;
+                const ix = ox * p.strideW - p.padLeft + kx * p.dilationW;
+                if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) continue;
+                s += x[((n * p.h + iy) * p.w + ix) * p.c + g * cg + ci] * w[((ky * p.kw + kx) * cg + ci) * p.oc + o];
+              }
+          y[((n * p.oh + oy) * p.ow + ox) * p.oc + o] = s;
+        }
+  return y;
+}
+
+interface PoolP {
+  n: number; h: number; w: number; c: number; ph: number; pw: number;
+  strideH: number; strideW: number; padTop: number; padLeft: number; oh: number; ow: number;
+}
+
+function poolInts(p: PoolP): number[] {
+  return [p.n, p.h, p.w, p.c, p.ph, p.pw, p.strideH, p.strideW, p.padTop, p.padLeft, p.oh, p.ow];
+}
+
+function refPool(x: ArrayLike<number>, p: PoolP, kind: 'max' | 'avg'): Float64Array {
+  const y = new Float64Array(p.n * p.oh * p.ow * p.c);
+  for (let n = 0; n < p.n; n++)
+    for (let oy = 0; oy < p.oh; oy++)
+      for (let ox = 0; ox < p.ow; ox++)
+        for (let c = 0; c < p.c; c++) {
+          let count = 0;
+          let acc = kind === 'max' ? -Infinity : 0;
+          for (let ky = 0; ky < p.ph; ky++)
+            for (let kx = 0; kx < p.pw; kx++) {
+              const iy = oy * p.strideH - p.padTop + ky;
+              const ix = ox * p.strideW - p.padLeft + kx;
+              if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) continue;
+              const v = x[((n * p.h + iy) * p.w + ix) * p.c + c];
+              acc = kind === 'max' ? Math.max(acc, v) : acc + v;
+              count++;
+            }
+          y[((n * p.oh + oy) * p.ow + ox) * p.c + c] = count === 0 ? 0 : kind === 'max' ? acc : acc / count;
+        }
+  return y;
+}
+
+function refSoftmaxCE(logits: ArrayLike<number>, labels: ArrayLike<number>, rows: number, k: number): number {
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    const l = labels[r];
+    if (!(Number.isInteger(l) && l >= 0 && l < k)) continue;
+    let m = -Infinity;
+    for (let j = 0; j < k; j++) m = Math.max(m, logits[r * k + j]);
+    let s = 0;
+    for (let j = 0; j < k; j++) s += Math.exp(logits[r * k + j] - m);
+    total += Math.log(s) + m - logits[r * k + l];
+  }
+  return total / rows;
+}
+
+// ---------------------------------------------------------------------------------------
+// cases
+
+function conv(o: Partial<ConvP> & { h: number; w: number; c: number; oc: number; kh: number; kw: number }): ConvP {
+  const p: ConvP = {
+    n: 2, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 0, padLeft: 0, groups: 1, oh: 0, ow: 0,
+    ...o,
+  };
+  // Default output size: the window's last tap stays within the input plus padTop/padLeft on both sides.
+  if (!o.oh) p.oh = Math.floor((p.h + 2 * p.padTop - (p.dilationH * (p.kh - 1) + 1)) / p.strideH) + 1;
+  if (!o.ow) p.ow = Math.floor((p.w + 2 * p.padLeft - (p.dilationW * (p.kw - 1) + 1)) / p.strideW) + 1;
+  return p;
+}
+
+const CONV_CASES: [string, ConvP][] = [
+  ['3x3 pad 1, odd sizes', conv({ h: 5, w: 7, c: 3, oc: 4, kh: 3, kw: 3, padTop: 1, padLeft: 1 })],
+  ['batch 1, 3x2 kernel, stride 2', conv({ n: 1, h: 7, w: 6, c: 2, oc: 3, kh: 3, kw: 2, strideH: 2, strideW: 2 })],
+  ['stride 3 larger than 2x2 kernel', conv({ h: 9, w: 8, c: 2, oc: 3, kh: 2, kw: 2, strideH: 3, strideW: 3 })],
+  ['dilation 2', conv({ h: 7, w: 8, c: 2, oc: 3, kh: 3, kw: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 1 })],
+  ['groups 2', conv({ h: 5, w: 6, c: 4, oc: 6, kh: 3, kw: 3, padTop: 1, padLeft: 1, groups: 2 })],
+  ['groups 2, 5 channels per group', conv({ n: 1, h: 4, w: 9, c: 10, oc: 4, kh: 2, kw: 3, padLeft: 1, groups: 2 })],
+  ['depthwise groups == c', conv({ h: 6, w: 5, c: 3, oc: 3, kh: 3, kw: 3, padTop: 1, padLeft: 1, groups: 3 })],
+  ['depthwise multiplier 2', conv({ h: 5, w: 6, c: 3, oc: 6, kh: 3, kw: 3, strideW: 2, padTop: 1, padLeft: 1, groups: 3 })],
+  ['kernel equals input', conv({ h: 4, w: 5, c: 3, oc: 2, kh: 4, kw: 5 })],
+  ['9 input channels (unrolled + tail)', conv({ n: 1, h: 5, w: 9, c: 9, oc: 5, kh: 3, kw: 3, padTop: 1, padLeft: 1 })],
+  // TF 'same', stride 1, even kernel: pad total 3 -> top 1 / bottom 2; k 3 -> left 1 / right 1.
+  ['TF same, 4x3 kernel, padTop 1', conv({ h: 5, w: 6, c: 2, oc: 3, kh: 4, kw: 3, padTop: 1, padLeft: 1, oh: 5, ow: 6 })],
+  // TF 'same', stride 2 on even input: pad total 1 -> top/left 0, bottom/right 1.
+  ['TF same, stride 2, pad only bottom/right', conv({ h: 6, w: 6, c: 3, oc: 2, kh: 3, kw: 3, strideH: 2, strideW: 2, oh: 3, ow: 3 })],
+  ['1x1 stride 2', conv({ h: 5, w: 5, c: 4, oc: 3, kh: 1, kw: 1, strideH: 2, strideW: 2 })],
+  ['wide rows (pixel unroll), stride 2 x / 1 y', conv({ n: 1, h: 3, w: 21, c: 3, oc: 2, kh: 2, kw: 3, strideW: 2, padLeft: 1 })],
+  ['windows entirely in padding', conv({ n: 1, h: 3, w: 3, c: 2, oc: 2, kh: 2, kw: 2, padTop: 3, padLeft: 3, oh: 4, ow: 5 })],
+  ['more output pixels than one patch block, groups 2', conv({ n: 3, h: 10, w: 11, c: 6, oc: 4, kh: 3, kw: 3, padTop: 1, padLeft: 1, groups: 2 })],
+  ['depthwise, batch 3, stride 2, dilation 2', conv({ n: 3, h: 9, w: 8, c: 4, oc: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, groups: 4 })],
+];
+
+function pool(o: Partial<PoolP> & { h: number; w: number; c: number; ph: number; pw: number }): PoolP {
+  const p: PoolP = { n: 2, strideH: o.ph, strideW: o.pw, padTop: 0, padLeft: 0, oh: 0, ow: 0, ...o };
+  if (!o.oh) p.oh = Math.floor((p.h + 2 * p.padTop - p.ph) / p.strideH) + 1;
+  if (!o.ow) p.ow = Math.floor((p.w + 2 * p.padLeft - p.pw) / p.strideW) + 1;
+  return p;
+}
+
+const POOL_CASES: [string, PoolP][] = [
+  ['2x2 stride 2', pool({ h: 6, w: 6, c: 3, ph: 2, pw: 2 })],
+  ['2x2 stride 2, odd input', pool({ n: 1, h: 5, w: 7, c: 2, ph: 2, pw: 2 })],
+  ['3x3 stride 2 pad 1 (overlapping)', pool({ h: 5, w: 6, c: 3, ph: 3, pw: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1 })],
+  ['3x3 stride 1 pad 1 (same)', pool({ n: 1, h: 4, w: 5, c: 2, ph: 3, pw: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1 })],
+  ['2x3 window, stride 3 larger than window', pool({ h: 8, w: 9, c: 2, ph: 2, pw: 3, strideH: 3, strideW: 4 })],
+  ['window equals input', pool({ h: 3, w: 4, c: 5, ph: 3, pw: 4 })],
+  ['windows entirely in padding', pool({ n: 1, h: 3, w: 3, c: 2, ph: 2, pw: 2, strideH: 2, strideW: 2, padTop: 2, padLeft: 2, oh: 4, ow: 4 })],
+];
+
+// ---------------------------------------------------------------------------------------
+
+describe.each(backends)('kernels ($name backend)', (be) => {
+  describe('matmul', () => {
+    const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 4], [7, 9, 13], [17, 6, 133], [2, 600, 5]];
+    for (const [m, n, k] of shapes) {
+      for (const tA of [false, true]) {
+        for (const tB of [false, true]) {
+          test(`m=${m} n=${n} k=${k} transA=${tA} transB=${tB}`, () => {
+            const rng = mulberry32(m * 1000 + n * 10 + k + (tA ? 7 : 0) + (tB ? 13 : 0));
+            const a = rand(m * k, rng);
+            const b = rand(k * n, rng);
+            const c = out(m * n);
+            be.run('matmul', [a, b, c], [m, n, k, tA ? 1 : 0, tB ? 1 : 0]);
+            expectClose(c, refMatmul(a, b, m, n, k, tA, tB), 2e-5, 'c');
+          });
+        }
+      }
+    }
+
+    test('gradients via transposed matmul calls match finite differences', () => {
+      const rng = mulberry32(11);
+      const [m, n, k] = [4, 5, 6];
+      const a = rand(m * k, rng);
+      const b = rand(k * n, rng);
+      const dc = rand(m * n, rng);
+      const da = out(m * k);
+      const db = out(k * n);
+      be.run('matmul', [dc, b, da], [m, k, n, 0, 1]); // da = dc * b^T
+      be.run('matmul', [a, dc, db], [k, n, m, 1, 0]); // db = a^T * dc
+      const fdA = numericGrad((av) => dot(refMatmul(av, b, m, n, k, false, false), dc), a, 1e-3);
+      const fdB = numericGrad((bv) => dot(refMatmul(a, bv, m, n, k, false, false), dc), b, 1e-3);
+      expectClose(da, fdA, 1e-5, 'da');
+      expectClose(db, fdB, 1e-5, 'db');
+    });
+  });
+
+  describe.each(CONV_CASES)('conv2d: %s', (_label, p) => {
+    const ints = convInts(p);
+    const xLen = p.n * p.h * p.w * p.c;
+    const wLen = p.kh * p.kw * (p.c / p.groups) * p.oc;
+    const yLen = p.n * p.oh * p.ow * p.oc;
+
+    test('forward matches the naive reference', () => {
+      const rng = mulberry32(101 + xLen + wLen);
+      const x = rand(xLen, rng);
+      const w = rand(wLen, rng);
+      const y = out(yLen);
+      be.run('conv2d', [x, w, y], ints);
+      expectClose(y, refConv(x, w, p), 2e-5, 'y');
+    });
+
+    test('conv2dBackwardInput matches finite differences', () => {
+      const rng = mulberry32(202 + xLen + wLen);
+      const x = rand(xLen, rng);
+      const w = rand(wLen, rng);
+      const dy = rand(yLen, rng);
+      const dx = out(xLen);
+      be.run('conv2dBackwardInput', [dy, w, dx], ints);
+      expectClose(dx, numericGrad((xv) => dot(refConv(xv, w, p), dy), x, 1e-3), 1e-5, 'dx');
+    });
+
+    test('conv2dBackwardFilter matches finite differences', () => {
+      const rng = mulberry32(303 + xLen + wLen);
+      const x = rand(xLen, rng);
+      const w = rand(wLen, rng);
+      const dy = rand(yLen, rng);
+      const dw = out(wLen);
+      be.run('conv2dBackwardFilter', [x, dy, dw], ints);
+      expectClose(dw, numericGrad((wv) => dot(refConv(x, wv, p), dy), w, 1e-3), 1e-5, 'dw');
+    });
+  });
+
+  describe.each(POOL_CASES)('pool2d: %s', (_label, p) => {
+    const ints = poolInts(p);
+    const xLen = p.n * p.h * p.w * p.c;
+    const yLen = p.n * p.oh * p.ow * p.c;
+
+    test('maxPool2d matches the naive reference', () => {
+      const x = distinct(xLen, mulberry32(1 + xLen));
+      const y = out(yLen);
+      be.run('maxPool2d', [x, y], ints);
+      expectClose(y, refPool(x, p, 'max'), 0, 'y');
+    });
+
+    test('maxPool2dBackward matches finite differences', () => {
+      const rng = mulberry32(2 + xLen);
+      const x = distinct(xLen, rng);
+      const dy = rand(yLen, rng);
+      const dx = out(xLen);
+      be.run('maxPool2dBackward', [x, dy, dx], ints);
+      expectClose(dx, numericGrad((xv) => dot(refPool(xv, p, 'max'), dy), x, 1e-4), 1e-5, 'dx');
+    });
+
+    test('avgPool2d matches the naive reference', () => {
+      const x = rand(xLen, mulberry32(3 + xLen));
+      const y = out(yLen);
+      be.run('avgPool2d', [x, y], ints);
+      expectClose(y, refPool(x, p, 'avg'), 1e-6, 'y');
+    });
+
+    test('avgPool2dBackward matches finite differences', () => {
+      const rng = mulberry32(4 + xLen);
+      const x = rand(xLen, rng);
+      const dy = rand(yLen, rng);
+      const dx = out(xLen);
+      be.run('avgPool2dBackward', [dy, dx], ints);
+      expectClose(dx, numericGrad((xv) => dot(refPool(xv, p, 'avg'), dy), x, 1e-3), 1e-5, 'dx');
+    });
+  });
+
+  describe('maxPool2dBackward ties', () => {
+    test('the first in-range maximum in row-major window order wins; overlapping windows accumulate', () => {
+      // 1 image, 3x3, 1 channel, all equal; 2x2 windows, stride 1, pad 1 -> 4x4 outputs.
+      const p = pool({ n: 1, h: 3, w: 3, c: 1, ph: 2, pw: 2, strideH: 1, strideW: 1, padTop: 1, padLeft: 1 });
+      expect([p.oh, p.ow]).toEqual([4, 4]);
+      const x = new Float32Array(9).fill(2);
+      const dy = new Float32Array(16);
+      for (let i = 0; i < 16; i++) dy[i] = i + 1;
+      const dx = out(9);
+      be.run('maxPool2dBackward', [x, dy, dx], poolInts(p));
+      // Window (oy, ox) covers rows oy-1..oy, cols ox-1..ox; its first in-range position is
+      // (max(oy-1, 0), max(ox-1, 0)).
+      const want = new Float64Array(9);
+      for (let oy = 0; oy < 4; oy++)
+        for (let ox = 0; ox < 4; ox++) {
+          const iy = Math.max(oy - 1, 0);
+          const ix = Math.max(ox - 1, 0);
+          if (iy < 3 && ix < 3) want[iy * 3 + ix] += dy[oy * 4 + ox];
+        }
+      expectClose(dx, want, 0, 'dx');
+    });
+  });
+
+  describe('elementwise', () => {
+    const rows = 7;
+    const ch = 5;
+
+    test('biasAdd, also in place', () => {
+      const rng = mulberry32(5);
+      const x = rand(rows * ch, rng);
+      const b = rand(ch, rng);
+      const want = new Float64Array(rows * ch);
+      for (let i = 0; i < rows * ch; i++) want[i] = Math.fround(x[i] + b[i % ch]);
+      const y = out(rows * ch);
+      be.run('biasAdd', [x, b, y], [rows, ch]);
+      expectClose(y, want, 0, 'y');
+      be.run('biasAdd', [x, b, x], [rows, ch]);
+      expectClose(x, want, 0, 'y aliasing x');
+    });
+
+    test('biasAddGrad matches finite differences', () => {
+      const rng = mulberry32(6);
+      const x = rand(rows * ch, rng);
+      const b = rand(ch, rng);
+      const dy = rand(rows * ch, rng);
+      const db = out(ch);
+      be.run('biasAddGrad', [dy, db], [rows, ch]);
+      const f = (bv: Float64Array): number => {
+        let s = 0;
+        for (let i = 0; i < rows * ch; i++) s += (x[i] + bv[i % ch]) * dy[i];
+        return s;
+      };
+      expectClose(db, numericGrad(f, b, 1e-3), 1e-5, 'db');
+    });
+
+    test('relu, also in place', () => {
+      const x = rand(40, mulberry32(7));
+      x[0] = 0;
+      x[1] = -0;
+      const want = Array.from(x, (v) => Math.max(v, 0));
+      const y = out(40);
+      be.run('relu', [x, y], [40]);
+      expectClose(y, want, 0, 'y');
+      expect(y.every((v) => v >= 0)).toBe(true);
+      be.run('relu', [x, x], [40]);
+      expectClose(x, want, 0, 'y aliasing x');
+    });
+
+    test('reluBackward matches finite differences and uses the output', () => {
+      const rng = mulberry32(8);
+      const x = awayFromZero(50, rng);
+      const dy = rand(50, rng);
+      const y = out(50);
+      be.run('relu', [x, y], [50]);
+      const dx = out(50);
+      be.run('reluBackward', [y, dy, dx], [50]);
+      const f = (xv: Float64Array): number => {
+        let s = 0;
+        for (let i = 0; i < xv.length; i++) s += Math.max(xv[i], 0) * dy[i];
+        return s;
+      };
+      expectClose(dx, numericGrad(f, x, 1e-4), 1e-5, 'dx');
+      // y == 0 exactly -> no gradient.
+      const dx0 = out(1);
+      be.run('reluBackward', [new Float32Array([0]), new Float32Array([3]), dx0], [1]);
+      expect(dx0[0]).toBe(0);
+    });
+
+    test('add, also aliasing either input', () => {
+      const rng = mulberry32(9);
+      const a = rand(33, rng);
+      const b = rand(33, rng);
+      const want = Array.from(a, (v, i) => Math.fround(v + b[i]));
+      const y = out(33);
+      be.run('add', [a, b, y], [33]);
+      expectClose(y, want, 0, 'y');
+      const a2 = a.slice();
+      be.run('add', [a2, b, a2], [33]);
+      expectClose(a2, want, 0, 'y aliasing a');
+      const b2 = b.slice();
+      be.run('add', [a, b2, b2], [33]);
+      expectClose(b2, want, 0, 'y aliasing b');
+    });
+  });
+
+  describe('softmaxCrossEntropy', () => {
+    test('loss matches the reference and dlogits match finite differences', () => {
+      const rng = mulberry32(10);
+      const rows = 6;
+      const k = 5;
+      const logits = rand(rows * k, rng, -3, 3);
+      const labels = new Float32Array(rows);
+      for (let r = 0; r < rows; r++) labels[r] = Math.floor(rng() * k);
+      const loss = out(1);
+      const dl = out(rows * k);
+      be.run('softmaxCrossEntropy', [logits, labels, loss, dl], [rows, k]);
+      expect(Math.abs(loss[0] - refSoftmaxCE(logits, labels, rows, k))).toBeLessThan(1e-6);
+      expectClose(dl, numericGrad((lv) => refSoftmaxCE(lv, labels, rows, k), logits, 1e-5), 1e-6, 'dlogits');
+    });
+
+    test('is stable for large logits', () => {
+      const logits = new Float32Array([1000, 0, -1000, 500, 1e30, -1e30]);
+      const labels = new Float32Array([0, 0]);
+      const loss = out(1);
+      const dl = out(6);
+      be.run('softmaxCrossEntropy', [logits, labels, loss, dl], [2, 3]);
+      // Row 0: softmax ~ [1, 0, 0], loss ~ 0. Row 1: softmax ~ [0, 1, 0], loss = 1e30 - 500.
+      const wantLoss = (0 + (1e30 - 500)) / 2;
+      expect(Math.abs(loss[0] - wantLoss) / wantLoss).toBeLessThan(1e-6);
+      expectClose(dl, [0, 0, 0, -0.5, 0.5, 0], 1e-7, 'dlogits');
+    });
+
+    test('a label outside [0, classes) or not an integer adds nothing to the loss and no one-hot', () => {
+      const rng = mulberry32(12);
+      const rows = 5;
+      const k = 4;
+      const logits = rand(rows * k, rng, -2, 2);
+      const labels = new Float32Array([1, -1, 4, 1.5, 1e30]);
+      const loss = out(1);
+      const dl = out(rows * k);
+      be.run('softmaxCrossEntropy', [logits, labels, loss, dl], [rows, k]);
+      expect(Math.abs(loss[0] - refSoftmaxCE(logits, labels, rows, k))).toBeLessThan(1e-6);
+      const want = new Float64Array(rows * k);
+      for (let r = 0; r < rows; r++) {
+        let m = -Infinity;
+        for (let j = 0; j < k; j++) m = Math.max(m, logits[r * k + j]);
+        let s = 0;
+        for (let j = 0; j < k; j++) s += Math.exp(logits[r * k + j] - m);
+        for (let j = 0; j < k; j++) want[r * k + j] = (Math.exp(logits[r * k + j] - m) / s - (r === 0 && j === 1 ? 1 : 0)) / rows;
+      }
+      expectClose(dl, want, 1e-6, 'dlogits');
+    });
+  });
+
+  describe('sgdMomentum', () => {
+    test('two steps match a hand computation (PyTorch semantics)', () => {
+      const param = new Float32Array([1, -2]);
+      const velocity = new Float32Array([0, 0]);
+      const hyper = new Float32Array([0.1, 0.9, 0.01]); // lr, momentum, weightDecay
+      // Step 1: g = grad + 0.01 * p = [0.51, 0.23]; v = g; p -= 0.1 * v.
+      be.run('sgdMomentum', [param, new Float32Array([0.5, 0.25]), velocity, hyper], [2]);
+      expectClose(velocity, [0.51, 0.23], 1e-6, 'velocity after step 1');
+      expectClose(param, [0.949, -2.023], 1e-6, 'param after step 1');
+      // Step 2: g = [-0.5 + 0.00949, 1 - 0.02023] = [-0.49051, 0.97977];
+      // v = 0.9 * [0.51, 0.23] + g = [-0.03151, 1.18677]; p -= 0.1 * v.
+      be.run('sgdMomentum', [param, new Float32Array([-0.5, 1]), velocity, hyper], [2]);
+      expectClose(velocity, [-0.03151, 1.18677], 1e-6, 'velocity after step 2');
+      expectClose(param, [0.952151, -2.141677], 1e-6, 'param after step 2');
+    });
+  });
+});
