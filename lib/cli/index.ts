@@ -94,7 +94,9 @@ class Progress {
   constructor(
     private readonly epochs: number,
     private readonly stepsPerEpoch: number,
-  ) {}
+  ) {
+    this.startEpoch();
+  }
 
   startEpoch(): void {
     this.epochStart = performance.now();
@@ -124,6 +126,7 @@ class Progress {
 
   endEpoch(text: string): void {
     process.stderr.write(this.tty ? `\r${text}\x1b[K\n` : `${text}\n`);
+    this.startEpoch();
   }
 }
 
@@ -162,10 +165,7 @@ async function train(argv: string[]): Promise<number> {
     epochs,
     batchSize,
     seed: args.seed,
-    onBatchEnd: (logs) => {
-      if (logs.batch === 0) progress.startEpoch();
-      progress.batch(logs);
-    },
+    onBatchEnd: (logs) => progress.batch(logs),
     onEpochEnd: (logs) =>
       progress.endEpoch(`epoch ${logs.epoch + 1}/${epochs}  loss ${logs.loss.toFixed(4)}  acc ${logs.accuracy.toFixed(4)}`),
   });

@@ -223,11 +223,28 @@ export class Model {
     if (x.data.length !== shapeSize(x.shape)) {
       throw new ShapeError(`${name}.data has ${x.data.length} elements but its shape ${shapeToString(x.shape)} needs ${shapeSize(x.shape)}`);
     }
-    const data = x.data;
-    for (let i = 0; i < data.length; i++) {
-      if (!Number.isFinite(data[i])) throw new ValueError(`${name} holds a non-finite value (${data[i]}) at index ${i}`);
-    }
     return rows;
+  }
+
+  /**
+   * Scans x for NaN and Infinity in slices, yielding to the event loop between them, so
+   * checking a large training set never stalls a service for more than a few ms.
+   */
+  private static async checkFinite(x: TensorLike, name: string): Promise<void> {
+    const data = x.data;
+    const slice = 1 << 16;
+    for (let start = 0; start < data.length; start += slice) {
+      const end = Math.min(data.length, start + slice);
+      // v * 0 is 0 for finite v and NaN for NaN or Infinity: one cheap sum per slice.
+      let probe = 0;
+      for (let i = start; i < end; i++) probe += data[i] * 0;
+      if (probe !== 0) {
+        for (let i = start; i < end; i++) {
+          if (!Number.isFinite(data[i])) throw new ValueError(`${name} holds a non-finite value (${data[i]}) at index ${i}`);
+        }
+      }
+      if (end < data.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   private checkLabels(y: Labels, rows: number, name: string): Float32Array {
@@ -324,6 +341,8 @@ export class Model {
     const hyper = this.state.subarray(hyperStart, hyperStart + this.layout.hyperLength);
     this.running = true;
     try {
+      await Model.checkFinite(x, 'x');
+      if (options.validationData) await Model.checkFinite(options.validationData[0], 'validationData[0]');
       for (let epoch = 0; epoch < epochs; epoch++) {
         const order = options.shuffle === false ? null : rng.permutation(trainRows);
         let lossSum = 0;
@@ -368,6 +387,7 @@ export class Model {
     const batchSize = Model.checkBatchSize(options?.batchSize, PREDICT_BATCH, 'evaluate');
     this.running = true;
     try {
+      await Model.checkFinite(x, 'x');
       return await this.evaluateChecked(x, labels, batchSize);
     } finally {
       this.running = false;
@@ -398,6 +418,7 @@ export class Model {
     const out = new Float32Array(rows * outSize);
     this.running = true;
     try {
+      await Model.checkFinite(x, 'x');
       for (let start = 0; start < rows; start += batchSize) {
         const count = Math.min(batchSize, rows - start);
         const plan = this.plan('infer', count);
@@ -415,6 +436,16 @@ export class Model {
   getWeights(): Tensor[] {
     this.checkUsable();
     return this.graph.params.map((p) => new Tensor(p.shape, p.data.slice()));
+  }
+
+  /** Copies of the gradients left by the last training step, in the order of getWeights(). */
+  getGradients(): Tensor[] {
+    this.checkUsable();
+    this.requireCompiled('getGradients');
+    return this.graph.params.map((p) => {
+      const offset = this.layout.gradOffset(p);
+      return new Tensor(p.shape, this.state.slice(offset, offset + p.size));
+    });
   }
 
   setWeights(weights: readonly TensorLike[]): void {
