@@ -68,19 +68,22 @@ export class AbortError extends ConvkitError {
  * the matching ConvkitError subclass so both backends throw the same types.
  */
 export function fromNativeError(err: unknown): unknown {
-  if (!(err instanceof Error)) return err;
+  // Not `instanceof Error`: the addon creates errors in Node's main realm, which differs
+  // from the realm of code run in a vm context (jest, for one).
+  if (typeof err !== 'object' || err === null || typeof (err as { message?: unknown }).message !== 'string') return err;
   const code = (err as { code?: string }).code;
+  const message = (err as Error).message;
   switch (code) {
     case 'E_SHAPE':
-      return new ShapeError(err.message);
+      return new ShapeError(message);
     case 'E_ARG':
-      return new ArgumentError(err.message);
+      return new ArgumentError(message);
     case 'E_VALUE':
-      return new ValueError(err.message);
+      return new ValueError(message);
     case 'E_FORMAT':
-      return new FormatError(err.message);
+      return new FormatError(message);
     case 'E_STATE':
-      return new StateError(err.message);
+      return new StateError(message);
     default:
       return err;
   }

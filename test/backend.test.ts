@@ -34,7 +34,7 @@ async function rejected(p: Promise<unknown>): Promise<Error & { code?: string }>
  * them as plain Errors under jest; they are checked by `code` here, and test/errors.test.ts
  * checks their class in a plain Node process.
  */
-function expectConvkit(err: Error & { code?: string }, code: ErrorCode, pattern: RegExp, cls: new (m: string) => ConvkitError = ConvkitError): void {
+function expectConvkit(err: Error & { code?: string }, code: ErrorCode, pattern: RegExp, cls: abstract new (...args: never[]) => ConvkitError = ConvkitError): void {
   expect(err.code).toBe(code);
   expect(err.message).toMatch(pattern);
   if (err instanceof Error) {
@@ -252,6 +252,7 @@ describe.each(planBackends)('plan programs on the %s backend', (_name, make) => 
   const corrupt: [string, (p: Int32Array) => Int32Array, ErrorCode, RegExp, number?][] = [
     ['wrong magic', (p) => edited(p, (w) => (w[0] = PLAN_MAGIC + 1)), 'E_FORMAT', /magic/],
     ['an empty program', () => new Int32Array(0), 'E_FORMAT', /magic/],
+    ['a hostile instruction count', () => Int32Array.from([PLAN_MAGIC, 0, 0x7fffffff]), 'E_FORMAT', /more instructions than the program can hold/],
     ['negative counts', (p) => edited(p, (w) => (w[1] = -1)), 'E_FORMAT', /negative/],
     ['a buffer table past the end', (p) => edited(p, (w) => (w[1] = 1000)), 'E_FORMAT', /buffer table/],
     ['a slice past the end of work', (p) => edited(p, (w) => (w[7] = 6)), 'E_FORMAT', /buffer 1 .*outside/],
@@ -263,7 +264,7 @@ describe.each(planBackends)('plan programs on the %s backend', (_name, make) => 
     ['a negative kernel id', (p) => edited(p, (w) => (w[9] = -1)), 'E_FORMAT', /unknown kernel id -1/],
     ['an unknown buffer id', (p) => edited(p, (w) => (w[14] = 2)), 'E_FORMAT', /unknown buffer 2/],
     ['argument counts past the end', (p) => edited(p, (w) => (w[11] = 50)), 'E_FORMAT', /bad argument counts/],
-    ['a missing instruction', (p) => edited(p, (w) => (w[2] = 2)), 'E_FORMAT', /instruction 1 runs past the end/],
+    ['a missing instruction', (p) => edited(p, (w) => (w[2] = 2)), 'E_FORMAT', /(instruction 1 runs past the end|more instructions than the program can hold)/],
     ['trailing words', (p) => edited(p, (w) => w.push(0)), 'E_FORMAT', /trailing/],
     ['a truncated program', (p) => p.slice(0, p.length - 1), 'E_FORMAT', /instruction 0/],
     ['a wrong buffer length for the kernel', (p) => edited(p, (w) => (w[15] = 3)), 'E_SHAPE', /plan instruction 0: relu: buffer 'x' must have 3 elements, got 4/],

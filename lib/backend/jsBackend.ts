@@ -70,13 +70,15 @@ export class JsBackend implements Backend {
 
   runKernel(name: KernelName, buffers: Float32Array[], ints: readonly number[], floats: readonly number[] = []): void {
     const spec = KERNELS[kernelId(name)];
-    checkKernelCall(spec, buffers, ints);
+    if (!Array.isArray(floats)) throw new ArgumentError(`${name}: floats must be an array of numbers`);
+    checkKernelCall(spec, buffers, ints, floats.length);
     checkFiniteInputs(name, buffers);
     JS_KERNELS[name](buffers, ints, floats.length ? Float32Array.from(floats) : NO_FLOATS);
   }
 
   createPlan(state: Float32Array, work: Float32Array, program: Int32Array): PlanHandle {
     if (!(state instanceof Float32Array) || !(work instanceof Float32Array)) throw new ArgumentError('plan state and work must be Float32Arrays');
+    if (!(program instanceof Int32Array)) throw new ArgumentError('plan program must be an Int32Array');
     const { buffers, instructions } = decodeProgram(program);
     const views = buffers.map((b, i) => {
       const space = b.space === Space.State ? state : b.space === Space.Work ? work : undefined;
@@ -93,7 +95,7 @@ export class JsBackend implements Backend {
         return views[id];
       });
       try {
-        checkKernelCall(spec, bound, ins.ints);
+        checkKernelCall(spec, bound, ins.ints, ins.floats.length);
       } catch (err) {
         (err as Error).message = `plan instruction ${i}: ${(err as Error).message}`;
         throw err;

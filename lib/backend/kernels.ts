@@ -20,8 +20,10 @@ export interface KernelSpec {
   readonly name: string;
   /** Names of the buffer arguments, in order. */
   readonly buffers: readonly string[];
-  /** Which of `buffers` the kernel reads (the rest it writes). */
+  /** Which of `buffers` the kernel reads; these are checked for NaN and Infinity in eager calls. */
   readonly inputs: readonly string[];
+  /** Which of `buffers` the kernel writes, when some are read too (default: those not in inputs). */
+  readonly outputs?: readonly string[];
   /** Names of the integer parameters, in order. */
   readonly ints: readonly string[];
   /** Names of the float parameters, in order (constants baked into a plan). */
@@ -251,7 +253,8 @@ export const KERNELS: readonly KernelSpec[] = [
   {
     name: 'sgdMomentum',
     buffers: ['param', 'grad', 'velocity', 'hyper'],
-    inputs: ['grad', 'hyper'],
+    inputs: ['param', 'grad', 'velocity', 'hyper'],
+    outputs: ['param', 'velocity'],
     ints: ['size'],
     floats: [],
     lengths(p) {
@@ -280,6 +283,10 @@ export type KernelName =
 
 const KERNEL_IDS = new Map<string, number>(KERNELS.map((k, i) => [k.name, i]));
 
+export function kernelOutputs(spec: KernelSpec): readonly string[] {
+  return spec.outputs ?? spec.buffers.filter((b) => !spec.inputs.includes(b));
+}
+
 export function kernelId(name: KernelName): number {
   const id = KERNEL_IDS.get(name);
   if (id === undefined) throw new ArgumentError(`unknown kernel '${name}'`);
@@ -305,7 +312,7 @@ export function namedInts(spec: KernelSpec, ints: ArrayLike<number>): Record<str
  * Checks one kernel call the way the addon does: the buffer count, each buffer's length,
  * and the integer parameters. Throws a ShapeError or ArgumentError naming the argument.
  */
-export function checkKernelCall(spec: KernelSpec, buffers: readonly Float32Array[], ints: ArrayLike<number>): void {
+export function checkKernelCall(spec: KernelSpec, buffers: readonly Float32Array[], ints: ArrayLike<number>, floatCount = 0): void {
   if (!Array.isArray(buffers)) throw new ArgumentError(`${spec.name}: buffers must be an array of Float32Array`);
   buffers.forEach((buf, i) => {
     if (!(buf instanceof Float32Array)) {
@@ -316,11 +323,24 @@ export function checkKernelCall(spec: KernelSpec, buffers: readonly Float32Array
     spec,
     buffers.map((b) => b.length),
     ints,
+    floatCount,
   );
 }
 
 /** The length and parameter half of checkKernelCall, for plans whose buffers do not exist yet. */
-export function checkKernelLengths(spec: KernelSpec, bufferLengths: readonly number[], ints: ArrayLike<number>): void {
+export function checkKernelLengths(spec: KernelSpec, bufferLengths: readonly number[], ints: ArrayLike<number>, floatCount = 0): void {
+  if (!(Array.isArray(ints) || ints instanceof Int32Array)) {
+    throw new ArgumentError(`${spec.name}: ints must be an array of integers or an Int32Array, got ${describeType(ints)}`);
+  }
+  for (let i = 0; i < ints.length; i++) {
+    const v = ints[i];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+      throw new ArgumentError(`${spec.name}: ${spec.ints[i] ?? `ints[${i}]`} must be a 32-bit integer, got ${String(v)}`);
+    }
+  }
+  if (floatCount !== spec.floats.length) {
+    throw new ArgumentError(`${spec.name}: expected ${spec.floats.length} float parameters, got ${floatCount}`);
+  }
   if (ints.length !== spec.ints.length) {
     throw new ArgumentError(`${spec.name}: expected ${spec.ints.length} integer parameters (${spec.ints.join(', ')}), got ${ints.length}`);
   }

@@ -69,6 +69,7 @@ export function decodeProgram(program: Int32Array): { buffers: BufferSlice[]; in
   for (let i = 0; i < numBuffers; i++, pos += 3) {
     buffers.push({ space: program[pos] as Space, offset: program[pos + 1], length: program[pos + 2] });
   }
+  if (numInstructions * 4 > program.length - pos) fail('more instructions than the program can hold');
   const instructions: DecodedInstruction[] = [];
   for (let i = 0; i < numInstructions; i++) {
     if (pos + 4 > program.length) fail(`instruction ${i} runs past the end`);

@@ -69,6 +69,7 @@ export class PlanBuilder {
       spec,
       buffers.map((b) => b.length),
       params,
+      floats.length,
     );
     const index = this.instructions.length;
     for (const b of buffers) {

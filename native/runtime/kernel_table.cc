@@ -44,7 +44,7 @@ const KernelInfo kKernels[kKernelCount] = {
     {"reluBackward", 3, 1, 0, 0b011, {"y", "dy", "dx"}},
     {"add", 3, 1, 0, 0b011, {"a", "b", "y"}},
     {"softmaxCrossEntropy", 4, 2, 0, 0b0011, {"logits", "labels", "loss", "dlogits"}},
-    {"sgdMomentum", 4, 1, 0, 0b1010, {"param", "grad", "velocity", "hyper"}},
+    {"sgdMomentum", 4, 1, 0, 0b1111, {"param", "grad", "velocity", "hyper"}},
 };
 
 const char* const kConvIntNames[kConvInts] = {"n",         "h",         "w",      "c",       "oc",      "kh",

@@ -16,7 +16,7 @@ struct KernelInfo {
   int num_buffers;
   int num_ints;
   int num_floats;
-  // Bit i set when buffer i is only read (used to scan inputs for NaN).
+  // Bit i set when buffer i is read; eager calls scan those for NaN and Infinity.
   unsigned input_mask;
   const char* buffer_names[kMaxKernelBuffers];
 };

@@ -37,6 +37,9 @@ CheckResult Plan::build(const int32_t* program, int64_t length, float* state, in
     buffers[i] = BufferRef{base + offset, count};
   }
 
+  // Each instruction takes at least 4 words; checking that first keeps a hostile count from
+  // reserving gigabytes.
+  if (int64_t{num_instructions} * 4 > length - pos) return format_error("more instructions than the program can hold");
   instructions_.reserve(num_instructions);
   for (int32_t i = 0; i < num_instructions; ++i) {
     if (pos + 4 > length) return format_error("instruction " + std::to_string(i) + " runs past the end");
