@@ -49,6 +49,21 @@ function requireNonNegative(kernel: string, p: Readonly<Record<string, number>>,
   }
 }
 
+function checkActivationKind(kernel: string, kind: number): void {
+  if (!Number.isInteger(kind) || kind < 0 || kind >= ACTIVATION_KINDS.length) {
+    throw new ArgumentError(`${kernel}: kind must be an activation code in [0, ${ACTIVATION_KINDS.length}), got ${kind}`);
+  }
+}
+
+function columnLengths(kernel: string, p: Readonly<Record<string, number>>): [number, number] {
+  requirePositive(kernel, p, ['rows', 'width', 'yWidth']);
+  requireNonNegative(kernel, p, ['offset']);
+  if (p.offset + p.width > p.yWidth) {
+    throw new ArgumentError(`${kernel}: columns [${p.offset}, ${p.offset + p.width}) do not fit in ${p.yWidth}`);
+  }
+  return [p.rows * p.width, p.rows * p.yWidth];
+}
+
 function conv2dLengths(kernel: string, p: Readonly<Record<string, number>>): { x: number; w: number; y: number } {
   requirePositive(kernel, p, ['n', 'h', 'w', 'c', 'oc', 'kh', 'kw', 'strideH', 'strideW', 'dilationH', 'dilationW', 'oh', 'ow', 'groups']);
   requireNonNegative(kernel, p, ['padTop', 'padLeft']);
@@ -67,6 +82,97 @@ function pool2dLengths(kernel: string, p: Readonly<Record<string, number>>): { x
   requireNonNegative(kernel, p, ['padTop', 'padLeft']);
   return { x: p.n * p.h * p.w * p.c, y: p.n * p.oh * p.ow * p.c };
 }
+
+
+const CONV3D_INTS = [
+  'n', 'd', 'h', 'w', 'c', 'oc', 'kd', 'kh', 'kw',
+  'strideD', 'strideH', 'strideW', 'dilationD', 'dilationH', 'dilationW',
+  'padFront', 'padTop', 'padLeft', 'od', 'oh', 'ow', 'groups',
+] as const;
+const POOL3D_INTS = ['n', 'd', 'h', 'w', 'c', 'pd', 'ph', 'pw', 'strideD', 'strideH', 'strideW', 'padFront', 'padTop', 'padLeft', 'od', 'oh', 'ow'] as const;
+
+function conv3dLengths(kernel: string, p: Readonly<Record<string, number>>): { x: number; w: number; y: number } {
+  requirePositive(kernel, p, ['n', 'd', 'h', 'w', 'c', 'oc', 'kd', 'kh', 'kw', 'strideD', 'strideH', 'strideW', 'dilationD', 'dilationH', 'dilationW', 'od', 'oh', 'ow', 'groups']);
+  requireNonNegative(kernel, p, ['padFront', 'padTop', 'padLeft']);
+  if (p.c % p.groups !== 0 || p.oc % p.groups !== 0) {
+    throw new ArgumentError(`${kernel}: channels in (${p.c}) and out (${p.oc}) must both be divisible by groups (${p.groups})`);
+  }
+  return {
+    x: p.n * p.d * p.h * p.w * p.c,
+    w: p.kd * p.kh * p.kw * (p.c / p.groups) * p.oc,
+    y: p.n * p.od * p.oh * p.ow * p.oc,
+  };
+}
+
+function pool3dLengths(kernel: string, p: Readonly<Record<string, number>>): { x: number; y: number } {
+  requirePositive(kernel, p, ['n', 'd', 'h', 'w', 'c', 'pd', 'ph', 'pw', 'strideD', 'strideH', 'strideW', 'od', 'oh', 'ow']);
+  requireNonNegative(kernel, p, ['padFront', 'padTop', 'padLeft']);
+  return { x: p.n * p.d * p.h * p.w * p.c, y: p.n * p.od * p.oh * p.ow * p.c };
+}
+
+function conv3dSpec(name: string, buffers: [string, string, string], order: ('x' | 'w' | 'y')[]): KernelSpec {
+  return {
+    name,
+    buffers,
+    inputs: buffers.slice(0, 2),
+    ints: CONV3D_INTS,
+    floats: [],
+    lengths(p) {
+      const l = conv3dLengths(name, p);
+      return order.map((k) => l[k]);
+    },
+  };
+}
+
+function pool3dSpec(name: string, buffers: string[], order: ('x' | 'y')[]): KernelSpec {
+  return {
+    name,
+    buffers,
+    inputs: buffers.slice(0, -1),
+    ints: POOL3D_INTS,
+    floats: [],
+    lengths(p) {
+      const l = pool3dLengths(name, p);
+      return order.map((k) => l[k]);
+    },
+  };
+}
+
+/** A kernel over `size` elements whose buffers all have that length. */
+function elementwiseSpec(name: string, buffers: string[], inputs: string[], floats: string[] = [], extraInts: string[] = []): KernelSpec {
+  return {
+    name,
+    buffers,
+    inputs,
+    ints: ['size', ...extraInts],
+    floats,
+    lengths(p) {
+      requirePositive(name, p, ['size']);
+      for (const k of extraInts) requireNonNegative(name, p, [k]);
+      return buffers.map(() => p.size);
+    },
+  };
+}
+
+/** A loss over [rows, classes] (or `size` elements): prediction, target, loss[1], gradient. */
+function lossSpec(name: string, ints: string[], floats: string[] = []): KernelSpec {
+  return {
+    name,
+    buffers: ['pred', 'target', 'loss', 'dpred'],
+    inputs: ['pred', 'target'],
+    ints,
+    floats,
+    lengths(p) {
+      requirePositive(name, p, ints);
+      const size = ints.reduce((acc, k) => acc * p[k], 1);
+      return [size, size, 1, size];
+    },
+  };
+}
+
+/** Activation kinds of the `activation` kernels, by their integer code. */
+export const ACTIVATION_KINDS = ['relu', 'leakyRelu', 'elu', 'gelu', 'sigmoid', 'tanh'] as const;
+export type ActivationKind = (typeof ACTIVATION_KINDS)[number];
 
 /**
  * The kernels, in id order. Semantics:
@@ -91,6 +197,49 @@ function pool2dLengths(kernel: string, p: Readonly<Record<string, number>>): { x
  *   as floats; a label outside [0, K) contributes nothing (callers validate first).
  * sgdMomentum (PyTorch semantics): g = grad + weightDecay * param; velocity = momentum *
  *   velocity + g; param -= lr * velocity. hyper = [lr, momentum, weightDecay].
+ *
+ * conv3d, conv3dBackwardInput, conv3dBackwardFilter: as conv2d over NDHWC activations and
+ *   [KD, KH, KW, C/groups, OC] weights, with a depth axis before height (padFront, od).
+ * maxPool3d, avgPool3d and their backwards: as the 2D kernels over NDHWC.
+ * l2Pool3d: y = sqrt(sum of x^2 over the window's in-range positions) (0 if none).
+ *   l2Pool3dBackward: dx += dy * x / y for each window, and nothing where y == 0 (no NaN).
+ * batchNormTrain (PyTorch conventions): per channel over `rows` (= N*spatial) rows:
+ *   mean, biased var; invStd = 1/sqrt(var + eps); y = gamma*(x-mean)*invStd + beta; saves
+ *   mean and invStd for the backward pass; runningMean = (1-momentum)*runningMean +
+ *   momentum*mean, runningVar the same with the unbiased var (var*rows/(rows-1); the biased
+ *   var when rows == 1). floats = [eps, momentum]. runningMean/runningVar are read and written.
+ * batchNormBackward: given x, gamma, the saved mean and invStd, and dy: dx, dgamma, dbeta
+ *   (the exact gradient of the training-mode transform, batch statistics included).
+ * batchNormInference: y = gamma*(x-runningMean)/sqrt(runningVar+eps) + beta. floats = [eps].
+ * activation: y = f(x) with kind = index in ACTIVATION_KINDS: relu max(x,0); leakyRelu
+ *   x>0 ? x : alpha*x; elu x>0 ? x : alpha*(exp(x)-1); gelu 0.5*x*(1+erf(x/sqrt(2)))
+ *   (exact, not the tanh approximation); sigmoid 1/(1+exp(-x)); tanh. floats = [alpha]
+ *   (ignored by kinds without one). y may alias x.
+ * activationBackward: dx = dy * f'(x) (uses x and/or y = f(x), whichever is stabler);
+ *   relu/leakyRelu at exactly 0 use the x <= 0 branch.
+ * softmax: row-wise over [rows, classes], max-subtracted. softmaxBackward: dx = y*(dy - sum(dy*y)).
+ * mul: y = a * b elementwise (dropout masks); y may alias a or b.
+ * scatterColumns: y[r, offset + j] = x[r, j] for j < width, y has yWidth columns; the
+ *   other columns of y are left as they are (concatenate writes each input in turn).
+ *   gatherColumns: x[r, j] = y[r, offset + j] (concatenate's gradient).
+ * softmaxCrossEntropyDense: loss = mean over rows of -sum_k t[r,k] log softmax(z)[r,k];
+ *   dpred = (softmax(z) * sum_k t[r,k] - t) / rows (one-hot or soft targets).
+ * sigmoidCrossEntropy (binary cross-entropy on logits, every element its own label):
+ *   loss = mean of max(z,0) - z*t + log(1 + exp(-|z|)); dpred = (sigmoid(z) - t) / size.
+ * meanSquaredError: loss = mean (p - t)^2; dpred = 2 (p - t) / size.
+ * smoothL1 (PyTorch's, beta > 0): per element |d| < beta ? 0.5 d^2 / beta : |d| - 0.5 beta,
+ *   mean; dpred = (|d| < beta ? d / beta : sign(d)) / size. floats = [beta].
+ * sgdNesterov: g = grad + weightDecay*param; velocity = momentum*velocity + g;
+ *   param -= lr * (g + momentum*velocity). hyper = [lr, momentum, weightDecay].
+ * adam: hyper = [lr, beta1, beta2, eps, weightDecay, decoupled, biasCorrection1,
+ *   biasCorrection2] with biasCorrection_i = 1 - beta_i^step (the caller counts steps).
+ *   decoupled == 0 (Adam): g = grad + weightDecay*param; decoupled == 1 (AdamW): param *=
+ *   1 - lr*weightDecay first, g = grad. m = beta1*m + (1-beta1) g; v = beta2*v + (1-beta2) g^2;
+ *   param -= lr * (m/biasCorrection1) / (sqrt(v/biasCorrection2) + eps) (eps after the
+ *   bias correction, as PyTorch).
+ * sumSquares: out[0] = sum of x^2 (accumulated in double). clipByGlobalNorm: total =
+ *   sqrt(sum of norms[0..count)) where norms holds squared norms; grad *= maxNorm / total
+ *   when total > maxNorm (else unchanged). floats = [maxNorm].
  */
 export const KERNELS: readonly KernelSpec[] = [
   {
@@ -262,6 +411,165 @@ export const KERNELS: readonly KernelSpec[] = [
       return [p.size, p.size, p.size, 3];
     },
   },
+  conv3dSpec('conv3d', ['x', 'w', 'y'], ['x', 'w', 'y']),
+  conv3dSpec('conv3dBackwardInput', ['dy', 'w', 'dx'], ['y', 'w', 'x']),
+  conv3dSpec('conv3dBackwardFilter', ['x', 'dy', 'dw'], ['x', 'y', 'w']),
+  pool3dSpec('maxPool3d', ['x', 'y'], ['x', 'y']),
+  pool3dSpec('maxPool3dBackward', ['x', 'dy', 'dx'], ['x', 'y', 'x']),
+  pool3dSpec('avgPool3d', ['x', 'y'], ['x', 'y']),
+  pool3dSpec('avgPool3dBackward', ['dy', 'dx'], ['y', 'x']),
+  pool3dSpec('l2Pool3d', ['x', 'y'], ['x', 'y']),
+  pool3dSpec('l2Pool3dBackward', ['x', 'y', 'dy', 'dx'], ['x', 'y', 'y', 'x']),
+  {
+    name: 'batchNormTrain',
+    buffers: ['x', 'gamma', 'beta', 'y', 'mean', 'invStd', 'runningMean', 'runningVar'],
+    inputs: ['x', 'gamma', 'beta', 'runningMean', 'runningVar'],
+    outputs: ['y', 'mean', 'invStd', 'runningMean', 'runningVar'],
+    ints: ['rows', 'channels'],
+    floats: ['eps', 'momentum'],
+    lengths(p) {
+      requirePositive('batchNormTrain', p, ['rows', 'channels']);
+      const c = p.channels;
+      return [p.rows * c, c, c, p.rows * c, c, c, c, c];
+    },
+  },
+  {
+    name: 'batchNormBackward',
+    buffers: ['x', 'gamma', 'mean', 'invStd', 'dy', 'dx', 'dgamma', 'dbeta'],
+    inputs: ['x', 'gamma', 'mean', 'invStd', 'dy'],
+    ints: ['rows', 'channels'],
+    floats: [],
+    lengths(p) {
+      requirePositive('batchNormBackward', p, ['rows', 'channels']);
+      const c = p.channels;
+      return [p.rows * c, c, c, c, p.rows * c, p.rows * c, c, c];
+    },
+  },
+  {
+    name: 'batchNormInference',
+    buffers: ['x', 'gamma', 'beta', 'runningMean', 'runningVar', 'y'],
+    inputs: ['x', 'gamma', 'beta', 'runningMean', 'runningVar'],
+    ints: ['rows', 'channels'],
+    floats: ['eps'],
+    lengths(p) {
+      requirePositive('batchNormInference', p, ['rows', 'channels']);
+      const c = p.channels;
+      return [p.rows * c, c, c, c, c, p.rows * c];
+    },
+  },
+  {
+    ...elementwiseSpec('activation', ['x', 'y'], ['x'], ['alpha'], ['kind']),
+    lengths(p) {
+      requirePositive('activation', p, ['size']);
+      checkActivationKind('activation', p.kind);
+      return [p.size, p.size];
+    },
+  },
+  {
+    ...elementwiseSpec('activationBackward', ['x', 'y', 'dy', 'dx'], ['x', 'y', 'dy'], ['alpha'], ['kind']),
+    lengths(p) {
+      requirePositive('activationBackward', p, ['size']);
+      checkActivationKind('activationBackward', p.kind);
+      return [p.size, p.size, p.size, p.size];
+    },
+  },
+  {
+    name: 'softmax',
+    buffers: ['x', 'y'],
+    inputs: ['x'],
+    ints: ['rows', 'classes'],
+    floats: [],
+    lengths(p) {
+      requirePositive('softmax', p, ['rows', 'classes']);
+      return [p.rows * p.classes, p.rows * p.classes];
+    },
+  },
+  {
+    name: 'softmaxBackward',
+    buffers: ['y', 'dy', 'dx'],
+    inputs: ['y', 'dy'],
+    ints: ['rows', 'classes'],
+    floats: [],
+    lengths(p) {
+      requirePositive('softmaxBackward', p, ['rows', 'classes']);
+      const size = p.rows * p.classes;
+      return [size, size, size];
+    },
+  },
+  elementwiseSpec('mul', ['a', 'b', 'y'], ['a', 'b']),
+  {
+    name: 'scatterColumns',
+    buffers: ['x', 'y'],
+    inputs: ['x', 'y'],
+    outputs: ['y'],
+    ints: ['rows', 'width', 'yWidth', 'offset'],
+    floats: [],
+    lengths(p) {
+      return columnLengths('scatterColumns', p);
+    },
+  },
+  {
+    name: 'gatherColumns',
+    buffers: ['y', 'x'],
+    inputs: ['y'],
+    ints: ['rows', 'width', 'yWidth', 'offset'],
+    floats: [],
+    lengths(p) {
+      const [x, y] = columnLengths('gatherColumns', p);
+      return [y, x];
+    },
+  },
+  lossSpec('softmaxCrossEntropyDense', ['rows', 'classes']),
+  lossSpec('sigmoidCrossEntropy', ['size']),
+  lossSpec('meanSquaredError', ['size']),
+  lossSpec('smoothL1', ['size'], ['beta']),
+  {
+    name: 'sgdNesterov',
+    buffers: ['param', 'grad', 'velocity', 'hyper'],
+    inputs: ['param', 'grad', 'velocity', 'hyper'],
+    outputs: ['param', 'velocity'],
+    ints: ['size'],
+    floats: [],
+    lengths(p) {
+      requirePositive('sgdNesterov', p, ['size']);
+      return [p.size, p.size, p.size, 3];
+    },
+  },
+  {
+    name: 'adam',
+    buffers: ['param', 'grad', 'm', 'v', 'hyper'],
+    inputs: ['param', 'grad', 'm', 'v', 'hyper'],
+    outputs: ['param', 'm', 'v'],
+    ints: ['size'],
+    floats: [],
+    lengths(p) {
+      requirePositive('adam', p, ['size']);
+      return [p.size, p.size, p.size, p.size, 8];
+    },
+  },
+  {
+    name: 'sumSquares',
+    buffers: ['x', 'out'],
+    inputs: ['x'],
+    ints: ['size'],
+    floats: [],
+    lengths(p) {
+      requirePositive('sumSquares', p, ['size']);
+      return [p.size, 1];
+    },
+  },
+  {
+    name: 'clipByGlobalNorm',
+    buffers: ['norms', 'grad'],
+    inputs: ['norms', 'grad'],
+    outputs: ['grad'],
+    ints: ['count', 'size'],
+    floats: ['maxNorm'],
+    lengths(p) {
+      requirePositive('clipByGlobalNorm', p, ['count', 'size']);
+      return [p.count, p.size];
+    },
+  },
 ];
 
 export type KernelName =
@@ -279,7 +587,34 @@ export type KernelName =
   | 'reluBackward'
   | 'add'
   | 'softmaxCrossEntropy'
-  | 'sgdMomentum';
+  | 'sgdMomentum'
+  | 'conv3d'
+  | 'conv3dBackwardInput'
+  | 'conv3dBackwardFilter'
+  | 'maxPool3d'
+  | 'maxPool3dBackward'
+  | 'avgPool3d'
+  | 'avgPool3dBackward'
+  | 'l2Pool3d'
+  | 'l2Pool3dBackward'
+  | 'batchNormTrain'
+  | 'batchNormBackward'
+  | 'batchNormInference'
+  | 'activation'
+  | 'activationBackward'
+  | 'softmax'
+  | 'softmaxBackward'
+  | 'mul'
+  | 'scatterColumns'
+  | 'gatherColumns'
+  | 'softmaxCrossEntropyDense'
+  | 'sigmoidCrossEntropy'
+  | 'meanSquaredError'
+  | 'smoothL1'
+  | 'sgdNesterov'
+  | 'adam'
+  | 'sumSquares'
+  | 'clipByGlobalNorm';
 
 const KERNEL_IDS = new Map<string, number>(KERNELS.map((k, i) => [k.name, i]));
 

@@ -109,7 +109,7 @@ class Progress {
   batch(logs: BatchLogs): void {
     this.seen += logs.size;
     this.lossSum += logs.loss * logs.size;
-    this.hits += logs.accuracy * logs.size;
+    this.hits += (logs.accuracy ?? 0) * logs.size;
     const step = logs.batch + 1;
     const tenth = Math.floor((step * 10) / this.stepsPerEpoch);
     if (!this.tty && tenth === this.lastPrinted) return;
@@ -167,12 +167,12 @@ async function train(argv: string[]): Promise<number> {
     seed: args.seed,
     onBatchEnd: (logs) => progress.batch(logs),
     onEpochEnd: (logs) =>
-      progress.endEpoch(`epoch ${logs.epoch + 1}/${epochs}  loss ${logs.loss.toFixed(4)}  acc ${logs.accuracy.toFixed(4)}`),
+      progress.endEpoch(`epoch ${logs.epoch + 1}/${epochs}  loss ${logs.loss.toFixed(4)}  acc ${(logs.accuracy ?? 0).toFixed(4)}`),
   });
   const seconds = (performance.now() - started) / 1000;
   const result = await model.evaluate(test.images, test.labels);
   console.log(`convkit: trained in ${seconds.toFixed(1)}s`);
-  console.log(`test accuracy: ${(result.accuracy * 100).toFixed(2)}%  (test loss ${result.loss.toFixed(4)})`);
+  console.log(`test accuracy: ${((result.accuracy ?? 0) * 100).toFixed(2)}%  (test loss ${result.loss.toFixed(4)})`);
   return 0;
 }
 

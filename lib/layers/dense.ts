@@ -2,7 +2,7 @@
 import type { BufferRef } from '../plan/builder';
 import { ShapeError } from '../errors';
 import { shapeToString } from '../tensor';
-import { ActivationName, checkActivation, emitActivationBackward, emitActivationInPlace } from './activation';
+import { ActivationName, checkActivation, emitActivation, emitActivationBackward } from './activation';
 import { Initializer, checkInitializer } from './initializers';
 import { BackwardContext, ForwardContext, Layer, LayerOptions, Param, Shape, positiveInt } from './layer';
 
@@ -61,8 +61,7 @@ export class Dense extends Layer {
     const y = ctx.newBuffer(ctx.outputShape);
     ctx.builder.emit('matmul', [x, ctx.param(kernel), y], [rows, this.units, features, 0, 0]);
     if (bias) ctx.builder.emit('biasAdd', [y, ctx.param(bias), y], [rows, this.units]);
-    emitActivationInPlace(ctx.builder, this.activation, y);
-    return y;
+    return emitActivation(ctx, this.activation, y);
   }
 
   backward(ctx: BackwardContext): void {
@@ -70,7 +69,7 @@ export class Dense extends Layer {
     const features = kernel.shape[0];
     const x = ctx.inputs[0];
     const rows = x.length / features;
-    const dPre = emitActivationBackward(ctx.builder, this.activation, ctx.output, ctx.dOutput, () => ctx.newBuffer(ctx.outputShape));
+    const dPre = emitActivationBackward(ctx, this.activation);
     if (bias) {
       const db = ctx.paramGradTarget(bias);
       ctx.builder.emit('biasAddGrad', [dPre, db], [rows, this.units]);

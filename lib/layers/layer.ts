@@ -22,6 +22,8 @@ export class Param {
     readonly initializer: Initializer,
     /** Fan-in and fan-out used by variance-scaling initializers. */
     readonly fans: { fanIn: number; fanOut: number },
+    /** False for state that training updates without gradients (batch-norm running statistics). */
+    readonly trainable = true,
   ) {
     this.data = new Float32Array(shapeSize(shape));
   }
@@ -54,11 +56,22 @@ export interface ForwardContext {
   param(p: Param): BufferRef;
   /** A fresh work buffer for `batch` rows of `shape`. */
   newBuffer(shape: Shape): BufferRef;
+  /** Keeps a buffer for this node's backward pass (a pre-activation, batch statistics, a mask). */
+  save(key: string, buffer: BufferRef): void;
+  /**
+   * A work buffer of `batch` rows of `shape` that the model fills on the host before every
+   * run of the plan (dropout masks), with a generator seeded by the fit seed.
+   */
+  hostBuffer(shape: Shape, fill: HostFill): BufferRef;
 }
+
+export type HostFill = (out: Float32Array, rng: import('../random').Random) => void;
 
 export interface BackwardContext extends ForwardContext {
   readonly output: BufferRef;
   readonly dOutput: BufferRef;
+  /** A buffer the forward pass saved with save(key, ...). */
+  saved(key: string): BufferRef;
   /** False where the input is a model input or otherwise needs no gradient: skip that work. */
   needsInputGrad(index: number): boolean;
   /** Adds `grad` into the gradient of input `index` (the first contribution is adopted as is). */
@@ -105,7 +118,7 @@ export abstract class Layer {
   /** Emits the gradient kernel calls: input gradients (where needed) and parameter gradients. */
   abstract backward(ctx: BackwardContext): void;
 
-  /** The number of inputs the layer takes. */
+  /** The number of inputs the layer takes; -n means at least n. */
   get arity(): number {
     return 1;
   }
@@ -113,14 +126,8 @@ export abstract class Layer {
   /** The layer's config, for summaries and (later) serialization. */
   abstract config(): Record<string, unknown>;
 
-  apply(...inputs: SymbolicTensor[]): SymbolicTensor {
-    if (inputs.length !== this.arity) {
-      throw new ArgumentError(`${this.name}: expects ${this.arity} input(s), got ${inputs.length}`);
-    }
-    inputs.forEach((x, i) => {
-      if (!(x instanceof SymbolicTensor)) throw new ArgumentError(`${this.name}: input ${i} must be a SymbolicTensor from input() or another layer's apply()`);
-    });
-    const shapes = inputs.map((x) => x.shape);
+  /** Checks the input shapes, creates the parameters on first use, and returns the output shape. */
+  build(shapes: readonly Shape[]): Shape {
     const outputShape = this.computeOutputShape(shapes);
     const key = shapes.map(shapeToString).join(';');
     if (this.builtFor === undefined) {
@@ -129,7 +136,18 @@ export abstract class Layer {
     } else if (this.builtFor !== key) {
       throw new ShapeError(`${this.name}: already built for input shape ${this.builtFor}, cannot apply it to ${key}`);
     }
-    return new SymbolicTensor(outputShape, this, inputs);
+    return outputShape;
+  }
+
+  apply(...inputs: SymbolicTensor[]): SymbolicTensor {
+    if (this.arity >= 0 ? inputs.length !== this.arity : inputs.length < -this.arity) {
+      const expected = this.arity >= 0 ? String(this.arity) : `at least ${-this.arity}`;
+      throw new ArgumentError(`${this.name}: expects ${expected} input(s), got ${inputs.length}`);
+    }
+    inputs.forEach((x, i) => {
+      if (!(x instanceof SymbolicTensor)) throw new ArgumentError(`${this.name}: input ${i} must be a SymbolicTensor from input() or another layer's apply()`);
+    });
+    return new SymbolicTensor(this.build(inputs.map((x) => x.shape)), this, inputs);
   }
 }
 
@@ -141,16 +159,17 @@ export function positiveInt(layer: string, option: string, value: unknown): numb
   return value;
 }
 
-/** A number or a pair, as in kernelSize: 5 or [5, 3]. */
-export function intPair(layer: string, option: string, value: unknown): [number, number] {
-  if (typeof value === 'number') {
-    positiveInt(layer, option, value);
-    return [value, value];
-  }
-  if (Array.isArray(value) && value.length === 2) {
-    return [positiveInt(layer, `${option}[0]`, value[0]), positiveInt(layer, `${option}[1]`, value[1])];
-  }
-  throw new ArgumentError(`${layer}: ${option} must be a positive integer or a pair of them, got ${JSON.stringify(value)}`);
+/** A number or one per spatial axis, as in kernelSize: 5 or [5, 3]; each at least `min`. */
+export function intTuple(layer: string, option: string, value: unknown, rank: number, min = 1): number[] {
+  const check = (v: unknown, name: string): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+      throw new ArgumentError(`${layer}: ${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  if (typeof value === 'number') return new Array<number>(rank).fill(check(value, option));
+  if (Array.isArray(value) && value.length === rank) return value.map((v, i) => check(v, `${option}[${i}]`));
+  throw new ArgumentError(`${layer}: ${option} must be an integer or ${rank} of them, got ${JSON.stringify(value)}`);
 }
 
 export function requireRank(layer: string, shape: Shape, rank: number, what: string): void {

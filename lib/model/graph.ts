@@ -5,6 +5,7 @@
  */
 import { PlanBuilder, BufferRef, BuiltPlan } from '../plan/builder';
 import { BackwardContext, ForwardContext, InputLayer, Layer, Param, Shape, SymbolicTensor } from '../layers';
+import type { HostFill } from '../layers/layer';
 import type { Loss } from '../losses';
 import type { Optimizer } from '../optim';
 import { shapeSize } from '../tensor';
@@ -42,7 +43,7 @@ export class Graph {
     }
     this.nodes = order;
     this.layers = [...new Set(order.map((t) => t.layer))];
-    this.params = this.layers.flatMap((l) => l.params);
+    this.params = [...new Set(this.layers.flatMap((l) => l.params))];
   }
 }
 
@@ -66,9 +67,10 @@ export function layoutState(params: readonly Param[], optimizer?: Optimizer): St
   };
   for (const p of params) offsets.set(p, { value: take(p.size), grad: -1, slots: [] });
   if (optimizer) {
-    for (const p of params) offsets.get(p)!.grad = take(p.size);
+    const trainable = params.filter((p) => p.trainable);
+    for (const p of trainable) offsets.get(p)!.grad = take(p.size);
     for (let s = 0; s < optimizer.slotsPerParam; s++) {
-      for (const p of params) offsets.get(p)!.slots.push(take(p.size));
+      for (const p of trainable) offsets.get(p)!.slots.push(take(p.size));
     }
   }
   const hyperOffset = cursor;
@@ -86,8 +88,15 @@ export function layoutState(params: readonly Param[], optimizer?: Optimizer): St
 
 export type PlanMode = 'train' | 'eval' | 'infer';
 
+/** A work buffer the model fills before every run (dropout masks). */
+export interface HostBuffer {
+  ref: BufferRef;
+  fill: HostFill;
+}
+
 export interface GraphPlan extends BuiltPlan {
   mode: PlanMode;
+  hostBuffers: HostBuffer[];
   batch: number;
   input: BufferRef;
   output: BufferRef;
@@ -105,6 +114,7 @@ export function buildGraphPlan(
   batch: number,
   lossFn?: Loss,
   optimizer?: Optimizer,
+  clipNorm?: number,
 ): GraphPlan {
   const builder = new PlanBuilder();
   const training = mode === 'train';
@@ -120,8 +130,12 @@ export function buildGraphPlan(
   const input = builder.workBuffer(batch * shapeSize(graph.input.shape), true);
   values.set(graph.input.id, input);
   const contexts = new Map<number, ForwardContext>();
+  const savedByNode = new Map<number, Map<string, BufferRef>>();
+  const hostBuffers: HostBuffer[] = [];
   for (const node of graph.nodes) {
     if (node.layer instanceof InputLayer) continue;
+    const saved = new Map<string, BufferRef>();
+    savedByNode.set(node.id, saved);
     const ctx: ForwardContext = {
       builder,
       batch,
@@ -131,6 +145,13 @@ export function buildGraphPlan(
       inputs: node.inputs.map((t) => values.get(t.id)!),
       param: paramRef,
       newBuffer,
+      save: (key, buffer) => void saved.set(key, buffer),
+      hostBuffer: (shape, fill) => {
+        // Filled before the run, read by forward and backward: alive for the whole plan.
+        const ref = builder.workBuffer(batch * shapeSize(shape), true);
+        hostBuffers.push({ ref, fill });
+        return ref;
+      },
     };
     contexts.set(node.id, ctx);
     values.set(node.id, node.layer.forward(ctx));
@@ -144,17 +165,19 @@ export function buildGraphPlan(
   let lossEnd = forwardEnd;
   if (mode !== 'infer') {
     if (!lossFn) throw new ArgumentError('a loss is needed to build a training or evaluation plan');
-    const classes = lossFn.classes(graph.output.shape);
-    labels = builder.workBuffer(batch, true);
+    lossFn.check(graph.output.shape);
+    labels = builder.workBuffer(lossFn.targets === 'labels' ? batch : output.length, true);
     loss = builder.workBuffer(1, true);
     const dOutput = builder.workBuffer(output.length);
-    lossFn.emit(builder, output, labels, loss, batch, classes, dOutput);
+    lossFn.emit(builder, output, labels, loss, dOutput, batch, graph.output.shape);
     lossEnd = builder.size;
     if (training) {
       if (!optimizer) throw new ArgumentError('an optimizer is needed to build a training plan');
-      emitBackward(graph, builder, layout, values, contexts, dOutput, paramRef, newBuffer);
+      emitBackward(graph, builder, layout, values, contexts, savedByNode, dOutput, paramRef, newBuffer);
+      const trainable = graph.params.filter((p) => p.trainable);
+      if (clipNorm !== undefined) emitClipByGlobalNorm(builder, layout, trainable, clipNorm);
       const hyper = builder.stateBuffer(layout.hyperOffset, layout.hyperLength);
-      for (const p of graph.params) {
+      for (const p of trainable) {
         const grad = builder.stateBuffer(layout.gradOffset(p), p.size);
         const slots = layout.slotOffsets(p).map((offset) => builder.stateBuffer(offset, p.size));
         optimizer.emitUpdate(builder, paramRef(p), grad, slots, hyper);
@@ -162,7 +185,7 @@ export function buildGraphPlan(
     }
   }
   const built = builder.finish();
-  return { ...built, mode, batch, input, output, labels, loss, forwardEnd, lossEnd };
+  return { ...built, mode, batch, input, output, labels, loss, forwardEnd, lossEnd, hostBuffers };
 }
 
 function emitBackward(
@@ -171,16 +194,24 @@ function emitBackward(
   layout: StateLayout,
   values: Map<number, BufferRef>,
   contexts: Map<number, ForwardContext>,
+  savedByNode: Map<number, Map<string, BufferRef>>,
   dOutput: BufferRef,
   paramRef: (p: Param) => BufferRef,
   newBuffer: (shape: Shape) => BufferRef,
 ): void {
   const grads = new Map<number, BufferRef>([[graph.output.id, dOutput]]);
   const gradContributed = new Set<Param>();
+  // The first contribution is adopted as is (it may be another node's gradient too, so it is
+  // never written in place); later ones are summed into a fresh buffer.
   const addGrad = (node: SymbolicTensor, grad: BufferRef): void => {
     const existing = grads.get(node.id);
-    if (!existing) grads.set(node.id, grad);
-    else builder.emit('add', [existing, grad, existing], [existing.length]);
+    if (!existing) {
+      grads.set(node.id, grad);
+      return;
+    }
+    const sum = builder.workBuffer(existing.length);
+    builder.emit('add', [existing, grad, sum], [existing.length]);
+    grads.set(node.id, sum);
   };
   for (let i = graph.nodes.length - 1; i >= 0; i--) {
     const node = graph.nodes[i];
@@ -191,6 +222,11 @@ function emitBackward(
       ...contexts.get(node.id)!,
       output: values.get(node.id)!,
       dOutput: dOut,
+      saved: (key) => {
+        const buffer = savedByNode.get(node.id)?.get(key);
+        if (!buffer) throw new ArgumentError(`${node.layer.name}: its forward pass saved no buffer '${key}'`);
+        return buffer;
+      },
       needsInputGrad: (index) => !(node.inputs[index].layer instanceof InputLayer),
       addInputGrad: (index, grad) => addGrad(node.inputs[index], grad),
       // A parameter used by several nodes (a shared layer) sums its contributions.
@@ -207,5 +243,21 @@ function emitBackward(
       newBuffer,
     };
     node.layer.backward(ctx);
+  }
+}
+
+/**
+ * Scales every gradient by min(1, maxNorm / global norm): one squared norm per parameter
+ * into a small buffer, then each gradient reads the whole buffer (summed in a fixed order).
+ */
+function emitClipByGlobalNorm(builder: PlanBuilder, layout: StateLayout, params: readonly Param[], maxNorm: number): void {
+  if (params.length === 0) return;
+  const norms = builder.workBuffer(params.length);
+  const slots = params.map(() => builder.workBuffer(1));
+  params.forEach((p, i) => builder.emit('sumSquares', [builder.stateBuffer(layout.gradOffset(p), p.size), slots[i]], [p.size]));
+  // Gather the per-parameter norms into one buffer in parameter order.
+  params.forEach((_, i) => builder.emit('scatterColumns', [slots[i], norms], [1, 1, params.length, i]));
+  for (const p of params) {
+    builder.emit('clipByGlobalNorm', [norms, builder.stateBuffer(layout.gradOffset(p), p.size)], [params.length, p.size], [maxNorm]);
   }
 }

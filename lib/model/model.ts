@@ -14,9 +14,11 @@ import { AbortError, ArgumentError, ShapeError, StateError, ValueError } from '.
 import { Graph, GraphPlan, PlanMode, StateLayout, buildGraphPlan, layoutState } from './graph';
 
 export interface CompileOptions {
-  optimizer?: Optimizer | 'sgd';
-  loss?: string;
+  optimizer?: Optimizer | 'sgd' | 'adam' | 'adamw';
+  loss?: string | Loss;
   metrics?: string[];
+  /** Scales all gradients together so their global L2 norm is at most this. */
+  clipNorm?: number;
   /** Runs this model on a given backend instead of the process default. */
   backend?: BackendName;
 }
@@ -27,13 +29,14 @@ export interface BatchLogs {
   /** Rows in this batch. */
   size: number;
   loss: number;
-  accuracy: number;
+  /** Present when the loss is a classification loss and 'accuracy' is a metric. */
+  accuracy?: number;
 }
 
 export interface EpochLogs {
   epoch: number;
   loss: number;
-  accuracy: number;
+  accuracy?: number;
   valLoss?: number;
   valAccuracy?: number;
 }
@@ -43,7 +46,7 @@ export interface FitOptions {
   epochs?: number;
   shuffle?: boolean;
   validationSplit?: number;
-  validationData?: [TensorLike, Labels];
+  validationData?: [TensorLike, Targets];
   seed?: number;
   signal?: AbortSignal;
   onBatchEnd?: (logs: BatchLogs) => void | Promise<void>;
@@ -55,6 +58,8 @@ export interface History {
 }
 
 export type Labels = Uint8Array | Int32Array | Uint32Array | Float32Array | readonly number[];
+/** Class indices for sparse softmax cross-entropy; a tensor of the output's shape per example for the other losses. */
+export type Targets = Labels | TensorLike;
 
 interface BoundPlan {
   graphPlan: GraphPlan;
@@ -71,6 +76,7 @@ interface Compiled {
   optimizer: Optimizer;
   backend: Backend;
   metrics: string[];
+  clipNorm?: number;
 }
 
 export interface ModelOptions {
@@ -102,7 +108,7 @@ export class Model {
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
     if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`model: seed must be a finite number, got ${String(seed)}`);
     const rng = new Random(seed);
-    for (const p of this.graph.params) initialize(p.data, p.initializer, p.fans, rng);
+    for (const p of this.graph.params) initialize(p.data, p.initializer, p.fans, rng, p.name);
     this.layout = layoutState(this.graph.params);
     this.state = this.bindState(this.layout);
   }
@@ -146,15 +152,23 @@ export class Model {
   compile(options: CompileOptions = {}): this {
     this.checkUsable();
     const loss = resolveLoss(options.loss ?? 'softmaxCrossEntropy');
-    loss.classes(this.outputShape);
+    loss.check(this.outputShape);
     const optimizer = resolveOptimizer(options.optimizer);
-    const metrics = options.metrics ?? ['accuracy'];
-    for (const m of metrics) if (m !== 'accuracy') throw new ArgumentError(`compile: unknown metric '${m}' (supported: accuracy)`);
+    const metrics = options.metrics ?? (loss.classification ? ['accuracy'] : []);
+    if (!Array.isArray(metrics)) throw new ArgumentError('compile: metrics must be an array of metric names');
+    for (const m of metrics) {
+      if (m !== 'accuracy') throw new ArgumentError(`compile: unknown metric '${m}' (supported: accuracy)`);
+      if (!loss.classification) throw new ArgumentError(`compile: 'accuracy' needs a classification loss, not ${loss.kind}`);
+    }
+    const clipNorm = options.clipNorm;
+    if (clipNorm !== undefined && (typeof clipNorm !== 'number' || !(clipNorm > 0) || !Number.isFinite(clipNorm))) {
+      throw new ArgumentError(`compile: clipNorm must be a positive number, got ${String(clipNorm)}`);
+    }
     const backend = options.backend ? createBackend(options.backend) : this.backendOverride ?? getBackend();
     this.layout = layoutState(this.graph.params, optimizer);
     this.state = this.bindState(this.layout);
     this.plans.clear();
-    this.compiled = { loss, optimizer, backend, metrics };
+    this.compiled = { loss, optimizer, backend, metrics, clipNorm };
     return this;
   }
 
@@ -171,7 +185,7 @@ export class Model {
     const key = `${mode}:${batch}`;
     let bound = this.plans.get(key);
     if (bound) return bound;
-    const graphPlan = buildGraphPlan(this.graph, this.layout, mode, batch, this.compiled?.loss, this.compiled?.optimizer);
+    const graphPlan = buildGraphPlan(this.graph, this.layout, mode, batch, this.compiled?.loss, this.compiled?.optimizer, this.compiled?.clipNorm);
     const work = new Float32Array(graphPlan.workLength);
     const view = (ref: { id: number; length: number } | undefined): Float32Array | undefined => {
       if (!ref) return undefined;
@@ -247,7 +261,23 @@ export class Model {
     }
   }
 
-  private checkLabels(y: Labels, rows: number, name: string): Float32Array {
+  /** Checks targets against the loss: class indices, or a finite tensor of the output's shape per example. */
+  private checkTargets(y: Targets, rows: number, name: string): Float32Array {
+    const loss = this.compiled!.loss;
+    if (loss.targets === 'dense') {
+      const t = y as TensorLike;
+      const expected = [rows, ...this.outputShape];
+      if (!t || typeof t !== 'object' || !Array.isArray(t.shape) || !(t.data instanceof Float32Array)) {
+        throw new ArgumentError(`${name} must be a tensor { shape, data: Float32Array } of shape ${shapeToString(expected)} for ${loss.kind}`);
+      }
+      if (shapeToString(t.shape) !== shapeToString(expected) || t.data.length !== shapeSize(expected)) {
+        throw new ShapeError(`${name} must have shape ${shapeToString(expected)} for ${loss.kind}, got ${shapeToString(t.shape)}`);
+      }
+      for (let i = 0; i < t.data.length; i++) {
+        if (!Number.isFinite(t.data[i])) throw new ValueError(`${name} holds a non-finite value (${t.data[i]}) at index ${i}`);
+      }
+      return t.data;
+    }
     const classes = this.outputShape[0];
     if (!(ArrayBuffer.isView(y) || Array.isArray(y))) {
       throw new ArgumentError(`${name} must be an array or typed array of class indices, got ${y === null ? 'null' : typeof y}`);
@@ -265,30 +295,35 @@ export class Model {
     return out;
   }
 
-  /** Copies rows `indices[start..start+count)` of x (and labels) into a plan's inputs. */
-  private loadBatch(plan: BoundPlan, x: Float32Array, labels: Float32Array | undefined, indices: ArrayLike<number> | null, start: number, count: number): void {
-    const rowSize = plan.input.length / count;
-    if (!indices) {
-      plan.input.set(x.subarray(start * rowSize, (start + count) * rowSize));
-      if (labels && plan.labels) plan.labels.set(labels.subarray(start, start + count));
-      return;
-    }
-    for (let i = 0; i < count; i++) {
-      const row = indices[start + i];
-      plan.input.set(x.subarray(row * rowSize, (row + 1) * rowSize), i * rowSize);
-      if (labels && plan.labels) plan.labels[i] = labels[row];
-    }
+  /** Copies rows `indices[start..start+count)` of x (and targets) into a plan's inputs. */
+  private loadBatch(plan: BoundPlan, x: Float32Array, targets: Float32Array | undefined, indices: ArrayLike<number> | null, start: number, count: number): void {
+    // Plain loops rather than set(subarray(...)): a step should not even allocate views.
+    const copyRows = (from: Float32Array, to: Float32Array): void => {
+      const width = to.length / count;
+      for (let i = 0; i < count; i++) {
+        const row = indices ? indices[start + i] : start + i;
+        const src = row * width;
+        const dst = i * width;
+        for (let j = 0; j < width; j++) to[dst + j] = from[src + j];
+      }
+    };
+    copyRows(x, plan.input);
+    if (targets && plan.labels) copyRows(targets, plan.labels);
   }
 
-  private static correct(output: Float32Array, labels: Float32Array, rows: number): number {
-    const classes = output.length / rows;
-    let hits = 0;
-    for (let r = 0; r < rows; r++) {
-      let best = 0;
-      for (let c = 1; c < classes; c++) if (output[r * classes + c] > output[r * classes + best]) best = c;
-      if (best === labels[r]) hits++;
+  /** Correct predictions in the batch the plan just ran, when accuracy is a metric. */
+  private hits(plan: BoundPlan, rows: number): number | undefined {
+    const compiled = this.compiled!;
+    if (!compiled.metrics.includes('accuracy') || !compiled.loss.hits) return undefined;
+    return compiled.loss.hits(plan.output, plan.labels!, rows);
+  }
+
+  /** Fills a training plan's host buffers (dropout masks) for the next step. */
+  private static fillHostBuffers(plan: BoundPlan, rng: Random): void {
+    for (const host of plan.graphPlan.hostBuffers) {
+      const { offset, length } = plan.graphPlan.workSlice(host.ref);
+      host.fill(plan.work.subarray(offset, offset + length), rng);
     }
-    return hits;
   }
 
   private static checkBatchSize(value: unknown, fallback: number, method: string): number {
@@ -299,12 +334,12 @@ export class Model {
     return v;
   }
 
-  async fit(x: TensorLike, y: Labels, options: FitOptions = {}): Promise<History> {
+  async fit(x: TensorLike, y: Targets, options: FitOptions = {}): Promise<History> {
     this.checkIdle();
     const compiled = this.requireCompiled('fit');
     if (options === null || typeof options !== 'object') throw new ArgumentError('fit: options must be an object');
     const rows = this.checkInputs(x, 'x');
-    const labels = this.checkLabels(y, rows, 'y');
+    const labels = this.checkTargets(y, rows, 'y');
     const batchSize = Model.checkBatchSize(options.batchSize, DEFAULT_BATCH, 'fit');
     const epochs = options.epochs ?? 1;
     if (!Number.isInteger(epochs) || epochs < 1) throw new ArgumentError(`fit: epochs must be a positive integer, got ${String(options.epochs)}`);
@@ -321,7 +356,7 @@ export class Model {
       }
       const [vx, vy] = options.validationData;
       const vRows = this.checkInputs(vx, 'validationData[0]');
-      validation = { x: vx, labels: this.checkLabels(vy, vRows, 'validationData[1]') };
+      validation = { x: vx, labels: this.checkTargets(vy, vRows, 'validationData[1]') };
     } else if (options.validationSplit !== undefined) {
       const split = options.validationSplit;
       if (typeof split !== 'number' || !(split > 0 && split < 1)) throw new ArgumentError(`fit: validationSplit must be in (0, 1), got ${String(split)}`);
@@ -331,11 +366,12 @@ export class Model {
       const rowSize = shapeSize(this.inputShape);
       validation = {
         x: new Tensor([vRows, ...this.inputShape], x.data.subarray(trainRows * rowSize)),
-        labels: labels.subarray(trainRows),
+        labels: labels.subarray((trainRows * labels.length) / rows),
       };
     }
 
     const rng = new Random(seed);
+    const maskRng = rng.fork();
     const history: History = { epochs: [] };
     const hyperStart = this.layout.hyperOffset;
     const hyper = this.state.subarray(hyperStart, hyperStart + this.layout.hyperLength);
@@ -353,22 +389,26 @@ export class Model {
           const count = Math.min(batchSize, trainRows - start);
           const plan = this.plan('train', count);
           this.loadBatch(plan, x.data, labels, order, start, count);
+          Model.fillHostBuffers(plan, maskRng);
           compiled.optimizer.writeHyper(hyper);
           await plan.handle.run(0, plan.graphPlan.instructionCount);
           const loss = plan.loss![0];
-          const batchHits = Model.correct(plan.output, plan.labels!, count);
+          const batchHits = this.hits(plan, count);
           lossSum += loss * count;
-          hits += batchHits;
+          hits += batchHits ?? 0;
           if (!Number.isFinite(loss)) {
             throw new ValueError(`fit: the loss became ${loss} at epoch ${epoch + 1}, batch ${batchIndex + 1}; lower the learning rate`);
           }
-          if (options.onBatchEnd) await options.onBatchEnd({ epoch, batch: batchIndex, size: count, loss, accuracy: batchHits / count });
+          const batchLogs: BatchLogs = { epoch, batch: batchIndex, size: count, loss };
+          if (batchHits !== undefined) batchLogs.accuracy = batchHits / count;
+          if (options.onBatchEnd) await options.onBatchEnd(batchLogs);
         }
-        const logs: EpochLogs = { epoch, loss: lossSum / trainRows, accuracy: hits / trainRows };
+        const logs: EpochLogs = { epoch, loss: lossSum / trainRows };
+        if (compiled.metrics.includes('accuracy')) logs.accuracy = hits / trainRows;
         if (validation) {
           const v = await this.evaluateChecked(validation.x, validation.labels, batchSize);
           logs.valLoss = v.loss;
-          logs.valAccuracy = v.accuracy;
+          if (v.accuracy !== undefined) logs.valAccuracy = v.accuracy;
         }
         history.epochs.push(logs);
         if (options.onEpochEnd) await options.onEpochEnd(logs);
@@ -379,11 +419,11 @@ export class Model {
     return history;
   }
 
-  async evaluate(x: TensorLike, y: Labels, options: { batchSize?: number } = {}): Promise<{ loss: number; accuracy: number }> {
+  async evaluate(x: TensorLike, y: Targets, options: { batchSize?: number } = {}): Promise<{ loss: number; accuracy?: number }> {
     this.checkIdle();
     this.requireCompiled('evaluate');
     const rows = this.checkInputs(x, 'x');
-    const labels = this.checkLabels(y, rows, 'y');
+    const labels = this.checkTargets(y, rows, 'y');
     const batchSize = Model.checkBatchSize(options?.batchSize, PREDICT_BATCH, 'evaluate');
     this.running = true;
     try {
@@ -394,19 +434,22 @@ export class Model {
     }
   }
 
-  private async evaluateChecked(x: TensorLike, labels: Float32Array, batchSize: number): Promise<{ loss: number; accuracy: number }> {
+  private async evaluateChecked(x: TensorLike, labels: Float32Array, batchSize: number): Promise<{ loss: number; accuracy?: number }> {
     const rows = x.shape[0];
     let lossSum = 0;
-    let hits = 0;
+    let hits: number | undefined;
     for (let start = 0; start < rows; start += batchSize) {
       const count = Math.min(batchSize, rows - start);
       const plan = this.plan('eval', count);
       this.loadBatch(plan, x.data, labels, null, start, count);
       await plan.handle.run(0, plan.graphPlan.instructionCount);
       lossSum += plan.loss![0] * count;
-      hits += Model.correct(plan.output, plan.labels!, count);
+      const batchHits = this.hits(plan, count);
+      if (batchHits !== undefined) hits = (hits ?? 0) + batchHits;
     }
-    return { loss: lossSum / rows, accuracy: hits / rows };
+    const result: { loss: number; accuracy?: number } = { loss: lossSum / rows };
+    if (hits !== undefined) result.accuracy = hits / rows;
+    return result;
   }
 
   /** The model's outputs (logits for a classifier) for a batch of inputs. */
@@ -438,11 +481,11 @@ export class Model {
     return this.graph.params.map((p) => new Tensor(p.shape, p.data.slice()));
   }
 
-  /** Copies of the gradients left by the last training step, in the order of getWeights(). */
+  /** Copies of the gradients left by the last training step, for the trainable weights in the order of getWeights(). */
   getGradients(): Tensor[] {
     this.checkUsable();
     this.requireCompiled('getGradients');
-    return this.graph.params.map((p) => {
+    return this.graph.params.filter((p) => p.trainable).map((p) => {
       const offset = this.layout.gradOffset(p);
       return new Tensor(p.shape, this.state.slice(offset, offset + p.size));
     });
