@@ -56,7 +56,7 @@ export function batchNormTrain(buffers: Float32Array[], ints: ArrayLike<number>,
       v[c] += d * d;
     }
   }
-  const unbias = rows / (rows - 1);
+  const unbias = rows > 1 ? rows / (rows - 1) : 1;
   for (let c = 0; c < C; c++) {
     const biased = v[c] / rows;
     inv[c] = 1 / Math.sqrt(biased + eps);
