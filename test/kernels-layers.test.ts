@@ -9,6 +9,11 @@
 import { JS_KERNELS } from '../lib/backend/js';
 import { erf as jsErf, erfc as jsErfc } from '../lib/backend/js/activation';
 import { ACTIVATION_KINDS, ActivationKind, KERNELS, KernelName, checkKernelCall, kernelId } from '../lib/backend/kernels';
+import { loadAddon } from '../lib/backend/native';
+
+const loaded = loadAddon();
+if (!('addon' in loaded)) throw new Error(`these tests need the native addon: ${loaded.error}`);
+const addon = loaded.addon;
 
 type Run = (name: KernelName, bufs: Float32Array[], ints: number[], floats: number[]) => void;
 interface TestBackend {
@@ -18,7 +23,7 @@ interface TestBackend {
 
 const backends: TestBackend[] = [
   { name: 'js', run: (name, bufs, ints, floats) => JS_KERNELS[name](bufs, ints, floats) },
-  // native: added by the lead once the addon has these kernels
+  { name: 'native', run: (name, bufs, ints, floats) => addon.runKernel(kernelId(name), bufs, ints, floats) },
 ];
 
 // ---------------------------------------------------------------------------------------

@@ -46,7 +46,64 @@ for (const [m, n, k] of [
   for (const transA of [0, 1]) for (const transB of [0, 1]) MATMUL_CASES.push({ m, n, k, transA, transB });
 }
 
+function conv3(n: number, d: number, h: number, w: number, c: number, oc: number, k: [number, number, number], s: number, dil: number, pad: number, groups: number): Case {
+  const out = (size: number, kk: number) => Math.floor((size + 2 * pad - dil * (kk - 1) - 1) / s) + 1;
+  return {
+    n, d, h, w, c, oc, kd: k[0], kh: k[1], kw: k[2], strideD: s, strideH: s, strideW: s, dilationD: dil, dilationH: dil, dilationW: dil,
+    padFront: pad, padTop: pad, padLeft: pad, od: out(d, k[0]), oh: out(h, k[1]), ow: out(w, k[2]), groups,
+  };
+}
+
+function pool3(n: number, d: number, h: number, w: number, c: number, p: [number, number, number], s: number, pad: number): Case {
+  const out = (size: number, pp: number) => Math.floor((size + 2 * pad - pp) / s) + 1;
+  return { n, d, h, w, c, pd: p[0], ph: p[1], pw: p[2], strideD: s, strideH: s, strideW: s, padFront: pad, padTop: pad, padLeft: pad, od: out(d, p[0]), oh: out(h, p[1]), ow: out(w, p[2]) };
+}
+
+const CONV3D_CASES = [
+  conv3(1, 3, 5, 4, 2, 3, [2, 3, 3], 1, 1, 1, 1), // odd sizes, batch 1
+  conv3(2, 4, 4, 4, 2, 2, [4, 4, 4], 1, 1, 0, 1), // kernel equal to the input
+  conv3(2, 5, 6, 5, 4, 6, [2, 2, 2], 3, 1, 0, 2), // stride larger than the kernel, groups
+  conv3(1, 5, 5, 5, 3, 3, [3, 3, 3], 1, 2, 2, 3), // dilation, depthwise
+];
+const POOL3D_CASES = [pool3(1, 3, 5, 4, 2, [2, 2, 2], 2, 0), pool3(2, 4, 4, 4, 3, [3, 3, 3], 1, 1), pool3(2, 5, 6, 7, 2, [1, 2, 2], 3, 0)];
+const ROWS_CHANNELS = [
+  { rows: 1, channels: 3 },
+  { rows: 37, channels: 5 },
+];
+const ACTIVATION_CASES = [0, 1, 2, 3, 4, 5].map((kind) => ({ size: 257, kind }));
+const COLUMN_CASES = [
+  { rows: 1, width: 1, yWidth: 1, offset: 0 },
+  { rows: 9, width: 3, yWidth: 8, offset: 4 },
+];
+
 const CASES: Record<KernelName, Case[]> = {
+  conv3d: CONV3D_CASES,
+  conv3dBackwardInput: CONV3D_CASES,
+  conv3dBackwardFilter: CONV3D_CASES,
+  maxPool3d: POOL3D_CASES,
+  maxPool3dBackward: POOL3D_CASES,
+  avgPool3d: POOL3D_CASES,
+  avgPool3dBackward: POOL3D_CASES,
+  l2Pool3d: POOL3D_CASES,
+  l2Pool3dBackward: POOL3D_CASES,
+  batchNormTrain: ROWS_CHANNELS,
+  batchNormBackward: ROWS_CHANNELS,
+  batchNormInference: ROWS_CHANNELS,
+  activation: ACTIVATION_CASES,
+  activationBackward: ACTIVATION_CASES,
+  softmax: [{ rows: 1, classes: 2 }, { rows: 17, classes: 10 }],
+  softmaxBackward: [{ rows: 1, classes: 2 }, { rows: 17, classes: 10 }],
+  mul: [{ size: 1 }, { size: 333 }],
+  scatterColumns: COLUMN_CASES,
+  gatherColumns: COLUMN_CASES,
+  softmaxCrossEntropyDense: [{ rows: 1, classes: 2 }, { rows: 13, classes: 7 }],
+  sigmoidCrossEntropy: [{ size: 1 }, { size: 99 }],
+  meanSquaredError: [{ size: 1 }, { size: 99 }],
+  smoothL1: [{ size: 1 }, { size: 99 }],
+  sgdNesterov: [{ size: 1 }, { size: 777 }],
+  adam: [{ size: 1 }, { size: 777 }],
+  sumSquares: [{ size: 1 }, { size: 1001 }],
+  clipByGlobalNorm: [{ count: 1, size: 5 }, { count: 4, size: 300 }],
   matmul: MATMUL_CASES,
   conv2d: CONV_CASES,
   conv2dBackwardInput: CONV_CASES,
@@ -70,8 +127,15 @@ function inputsFor(name: KernelName, lengths: number[], p: Case, rng: Random): F
   return spec.buffers.map((buffer, i) => {
     const data = new Float32Array(lengths[i]);
     if (buffer === 'labels') for (let j = 0; j < data.length; j++) data[j] = rng.int(p.classes);
+    else if (buffer === 'hyper' && name === 'adam') data.set([0.01, 0.9, 0.999, 1e-8, 0.01, 1, 1 - 0.9 ** 3, 1 - 0.999 ** 3]);
     else if (buffer === 'hyper') data.set([0.05, 0.9, 1e-3]);
-    else for (let j = 0; j < data.length; j++) data[j] = rng.uniformRange(-1, 1);
+    else if (['v', 'runningVar', 'invStd', 'norms', 'y'].includes(buffer) && !name.startsWith('gather')) {
+      // Quantities that are positive by nature (variances, norms, l2-pool outputs).
+      for (let j = 0; j < data.length; j++) data[j] = rng.uniformRange(0.5, 1.5);
+    } else if (buffer === 'target' && (name === 'sigmoidCrossEntropy' || name === 'softmaxCrossEntropyDense')) {
+      for (let j = 0; j < data.length; j++) data[j] = rng.uniform();
+    } else for (let j = 0; j < data.length; j++) data[j] = rng.uniformRange(-1, 1);
+    if (name === 'l2Pool3dBackward' && buffer === 'y') return data; // replaced by the forward result below
     return data;
   });
 }
@@ -95,10 +159,13 @@ describe('native and TypeScript kernels agree within 1e-5 relative', () => {
       const ints = spec.ints.map((k) => params[k]);
       const lengths = spec.lengths(params);
       const inputs = inputsFor(name, lengths, params, rng);
+      const floats = spec.floats.map((f) => ({ alpha: 0.2, eps: 1e-5, momentum: 0.1, beta: 0.5, maxNorm: 1.5 })[f] ?? 1);
+      // l2Pool3dBackward needs y = l2Pool3d(x) to be meaningful.
+      if (name === 'l2Pool3dBackward') js.runKernel('l2Pool3d', [inputs[0], inputs[1]], ints);
       const onJs = inputs.map((b) => b.slice());
       const onNative = inputs.map((b) => b.slice());
-      js.runKernel(name, onJs, ints);
-      native.runKernel(name, onNative, ints);
+      js.runKernel(name, onJs, ints, floats);
+      native.runKernel(name, onNative, ints, floats);
       // Every buffer a kernel writes (including sgd's param and velocity) must agree.
       spec.buffers.forEach((buffer, i) => {
         if (!kernelOutputs(spec).includes(buffer)) return;

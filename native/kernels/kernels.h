@@ -53,4 +53,73 @@ void softmax_cross_entropy(int rows, int classes, const float* logits, const flo
 // hyper = [lr, momentum, weight_decay].
 void sgd_momentum(int64_t size, float* param, const float* grad, float* velocity, const float* hyper);
 
+// conv3d: x [n,d,h,w,c] NDHWC, w [kd,kh,kw,c/groups,oc], y [n,od,oh,ow,oc].
+struct Conv3dShape {
+  int n, d, h, w, c, oc, kd, kh, kw;
+  int stride_d, stride_h, stride_w, dilation_d, dilation_h, dilation_w;
+  int pad_front, pad_top, pad_left;
+  int od, oh, ow;
+  int groups;
+};
+
+// pool3d: x [n,d,h,w,c], y [n,od,oh,ow,c], window pd x ph x pw.
+struct Pool3dShape {
+  int n, d, h, w, c, pd, ph, pw;
+  int stride_d, stride_h, stride_w;
+  int pad_front, pad_top, pad_left;
+  int od, oh, ow;
+};
+
+void conv3d_forward(const Conv3dShape& s, const float* x, const float* w, float* y);
+void conv3d_backward_input(const Conv3dShape& s, const float* dy, const float* w, float* dx);
+void conv3d_backward_filter(const Conv3dShape& s, const float* x, const float* dy, float* dw);
+
+void max_pool3d_forward(const Pool3dShape& s, const float* x, float* y);
+void max_pool3d_backward(const Pool3dShape& s, const float* x, const float* dy, float* dx);
+void avg_pool3d_forward(const Pool3dShape& s, const float* x, float* y);
+void avg_pool3d_backward(const Pool3dShape& s, const float* dy, float* dx);
+void l2_pool3d_forward(const Pool3dShape& s, const float* x, float* y);
+void l2_pool3d_backward(const Pool3dShape& s, const float* x, const float* y, const float* dy, float* dx);
+
+// Batch norm over `rows` rows of `channels` (rows = batch * spatial positions).
+void batch_norm_train(int64_t rows, int channels, float eps, float momentum, const float* x, const float* gamma,
+                      const float* beta, float* y, float* mean, float* inv_std, float* running_mean, float* running_var);
+void batch_norm_backward(int64_t rows, int channels, const float* x, const float* gamma, const float* mean,
+                         const float* inv_std, const float* dy, float* dx, float* dgamma, float* dbeta);
+void batch_norm_inference(int64_t rows, int channels, float eps, const float* x, const float* gamma, const float* beta,
+                          const float* running_mean, const float* running_var, float* y);
+
+// Activation kinds, in the order of ACTIVATION_KINDS in lib/backend/kernels.ts.
+enum class ActivationKind : int { kRelu = 0, kLeakyRelu = 1, kElu = 2, kGelu = 3, kSigmoid = 4, kTanh = 5 };
+constexpr int kActivationKindCount = 6;
+// y may alias x.
+void activation_forward(int64_t size, ActivationKind kind, float alpha, const float* x, float* y);
+void activation_backward(int64_t size, ActivationKind kind, float alpha, const float* x, const float* y, const float* dy,
+                         float* dx);
+
+void softmax_forward(int rows, int classes, const float* x, float* y);
+void softmax_backward(int rows, int classes, const float* y, const float* dy, float* dx);
+
+// y may alias a or b.
+void mul(int64_t size, const float* a, const float* b, float* y);
+
+// y[r, offset + j] = x[r, j]; other columns of y untouched.
+void scatter_columns(int64_t rows, int width, int y_width, int offset, const float* x, float* y);
+// x[r, j] = y[r, offset + j].
+void gather_columns(int64_t rows, int width, int y_width, int offset, const float* y, float* x);
+
+void softmax_cross_entropy_dense(int rows, int classes, const float* logits, const float* targets, float* loss,
+                                 float* dlogits);
+void sigmoid_cross_entropy(int64_t size, const float* logits, const float* targets, float* loss, float* dlogits);
+void mean_squared_error(int64_t size, const float* pred, const float* targets, float* loss, float* dpred);
+void smooth_l1(int64_t size, float beta, const float* pred, const float* targets, float* loss, float* dpred);
+
+// hyper = [lr, momentum, weight_decay].
+void sgd_nesterov(int64_t size, float* param, const float* grad, float* velocity, const float* hyper);
+// hyper = [lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2].
+void adam(int64_t size, float* param, const float* grad, float* m, float* v, const float* hyper);
+
+void sum_squares(int64_t size, const float* x, float* out);
+void clip_by_global_norm(int count, int64_t size, float max_norm, const float* norms, float* grad);
+
 }  // namespace convkit

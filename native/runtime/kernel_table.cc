@@ -1,5 +1,7 @@
 #include "kernel_table.h"
 
+#include <algorithm>
+
 #include <string>
 
 #include "kernels.h"
@@ -23,11 +25,40 @@ enum KernelId : int {
   kAdd,
   kSoftmaxCrossEntropy,
   kSgdMomentum,
+  kConv3d,
+  kConv3dBackwardInput,
+  kConv3dBackwardFilter,
+  kMaxPool3d,
+  kMaxPool3dBackward,
+  kAvgPool3d,
+  kAvgPool3dBackward,
+  kL2Pool3d,
+  kL2Pool3dBackward,
+  kBatchNormTrain,
+  kBatchNormBackward,
+  kBatchNormInference,
+  kActivation,
+  kActivationBackward,
+  kSoftmax,
+  kSoftmaxBackward,
+  kMul,
+  kScatterColumns,
+  kGatherColumns,
+  kSoftmaxCrossEntropyDense,
+  kSigmoidCrossEntropy,
+  kMeanSquaredError,
+  kSmoothL1,
+  kSgdNesterov,
+  kAdam,
+  kSumSquares,
+  kClipByGlobalNorm,
   kKernelCount
 };
 
 constexpr int kConvInts = 16;
 constexpr int kPoolInts = 12;
+constexpr int kConv3dInts = 22;
+constexpr int kPool3dInts = 17;
 
 const KernelInfo kKernels[kKernelCount] = {
     {"matmul", 3, 5, 0, 0b011, {"a", "b", "c"}},
@@ -45,6 +76,33 @@ const KernelInfo kKernels[kKernelCount] = {
     {"add", 3, 1, 0, 0b011, {"a", "b", "y"}},
     {"softmaxCrossEntropy", 4, 2, 0, 0b0011, {"logits", "labels", "loss", "dlogits"}},
     {"sgdMomentum", 4, 1, 0, 0b1111, {"param", "grad", "velocity", "hyper"}},
+    {"conv3d", 3, kConv3dInts, 0, 0b011, {"x", "w", "y"}},
+    {"conv3dBackwardInput", 3, kConv3dInts, 0, 0b011, {"dy", "w", "dx"}},
+    {"conv3dBackwardFilter", 3, kConv3dInts, 0, 0b011, {"x", "dy", "dw"}},
+    {"maxPool3d", 2, kPool3dInts, 0, 0b01, {"x", "y"}},
+    {"maxPool3dBackward", 3, kPool3dInts, 0, 0b011, {"x", "dy", "dx"}},
+    {"avgPool3d", 2, kPool3dInts, 0, 0b01, {"x", "y"}},
+    {"avgPool3dBackward", 2, kPool3dInts, 0, 0b01, {"dy", "dx"}},
+    {"l2Pool3d", 2, kPool3dInts, 0, 0b01, {"x", "y"}},
+    {"l2Pool3dBackward", 4, kPool3dInts, 0, 0b0111, {"x", "y", "dy", "dx"}},
+    {"batchNormTrain", 8, 2, 2, 0b11000111, {"x", "gamma", "beta", "y", "mean", "invStd", "runningMean", "runningVar"}},
+    {"batchNormBackward", 8, 2, 0, 0b00011111, {"x", "gamma", "mean", "invStd", "dy", "dx", "dgamma", "dbeta"}},
+    {"batchNormInference", 6, 2, 1, 0b011111, {"x", "gamma", "beta", "runningMean", "runningVar", "y"}},
+    {"activation", 2, 2, 1, 0b01, {"x", "y"}},
+    {"activationBackward", 4, 2, 1, 0b0111, {"x", "y", "dy", "dx"}},
+    {"softmax", 2, 2, 0, 0b01, {"x", "y"}},
+    {"softmaxBackward", 3, 2, 0, 0b011, {"y", "dy", "dx"}},
+    {"mul", 3, 1, 0, 0b011, {"a", "b", "y"}},
+    {"scatterColumns", 2, 4, 0, 0b11, {"x", "y"}},
+    {"gatherColumns", 2, 4, 0, 0b01, {"y", "x"}},
+    {"softmaxCrossEntropyDense", 4, 2, 0, 0b0011, {"pred", "target", "loss", "dpred"}},
+    {"sigmoidCrossEntropy", 4, 1, 0, 0b0011, {"pred", "target", "loss", "dpred"}},
+    {"meanSquaredError", 4, 1, 0, 0b0011, {"pred", "target", "loss", "dpred"}},
+    {"smoothL1", 4, 1, 1, 0b0011, {"pred", "target", "loss", "dpred"}},
+    {"sgdNesterov", 4, 1, 0, 0b1111, {"param", "grad", "velocity", "hyper"}},
+    {"adam", 5, 1, 0, 0b11111, {"param", "grad", "m", "v", "hyper"}},
+    {"sumSquares", 2, 1, 0, 0b01, {"x", "out"}},
+    {"clipByGlobalNorm", 2, 2, 1, 0b11, {"norms", "grad"}},
 };
 
 const char* const kConvIntNames[kConvInts] = {"n",         "h",         "w",      "c",       "oc",      "kh",
@@ -52,6 +110,23 @@ const char* const kConvIntNames[kConvInts] = {"n",         "h",         "w",    
                                               "padLeft",   "oh",        "ow",     "groups"};
 const char* const kPoolIntNames[kPoolInts] = {"n",       "h",       "w",       "c",      "ph", "pw",
                                               "strideH", "strideW", "padTop", "padLeft", "oh", "ow"};
+
+const char* const kConv3dIntNames[kConv3dInts] = {
+    "n",         "d",         "h",         "w",         "c",        "oc",     "kd",      "kh",
+    "kw",        "strideD",   "strideH",   "strideW",   "dilationD", "dilationH", "dilationW", "padFront",
+    "padTop",    "padLeft",   "od",        "oh",        "ow",       "groups"};
+const char* const kPool3dIntNames[kPool3dInts] = {"n",       "d",       "h",        "w",      "c",       "pd",
+                                                  "ph",      "pw",      "strideD",  "strideH", "strideW", "padFront",
+                                                  "padTop",  "padLeft", "od",       "oh",     "ow"};
+
+Conv3dShape conv3d_shape(const int32_t* p) {
+  return Conv3dShape{p[0],  p[1],  p[2],  p[3],  p[4],  p[5],  p[6],  p[7],  p[8],  p[9],  p[10],
+                     p[11], p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], p[20], p[21]};
+}
+
+Pool3dShape pool3d_shape(const int32_t* p) {
+  return Pool3dShape{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16]};
+}
 
 Conv2dShape conv_shape(const int32_t* p) {
   return Conv2dShape{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]};
@@ -111,7 +186,7 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
                              " float parameters, got " + std::to_string(num_floats));
 
   CheckResult result;
-  int64_t expected[kMaxKernelBuffers] = {0, 0, 0, 0};
+  int64_t expected[kMaxKernelBuffers] = {};
   bool sizes_fit = true;
   switch (id) {
     case kMatmul: {
@@ -198,6 +273,133 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
       expected[0] = logits, expected[1] = ints[0], expected[2] = 1, expected[3] = logits;
       break;
     }
+    case kConv3d:
+    case kConv3dBackwardInput:
+    case kConv3dBackwardFilter: {
+      // Everything positive except the three paddings (indices 15..17).
+      if (!check_at_least(k, ints, kConv3dIntNames, 0, 15, 1, &result)) return result;
+      if (!check_at_least(k, ints, kConv3dIntNames, 15, 3, 0, &result)) return result;
+      if (!check_at_least(k, ints, kConv3dIntNames, 18, 4, 1, &result)) return result;
+      const Conv3dShape s = conv3d_shape(ints);
+      if (s.c % s.groups != 0 || s.oc % s.groups != 0)
+        return fail("E_ARG", std::string(k.name) + ": channels in (" + std::to_string(s.c) + ") and out (" +
+                                 std::to_string(s.oc) + ") must both be divisible by groups (" +
+                                 std::to_string(s.groups) + ")");
+      int64_t x = 0, w = 0, y = 0;
+      sizes_fit = product({s.n, s.d, s.h, s.w, s.c}, &x) && product({s.kd, s.kh, s.kw, s.c / s.groups, s.oc}, &w) &&
+                  product({s.n, s.od, s.oh, s.ow, s.oc}, &y);
+      if (id == kConv3d) {
+        expected[0] = x, expected[1] = w, expected[2] = y;
+      } else if (id == kConv3dBackwardInput) {
+        expected[0] = y, expected[1] = w, expected[2] = x;
+      } else {
+        expected[0] = x, expected[1] = y, expected[2] = w;
+      }
+      break;
+    }
+    case kMaxPool3d:
+    case kMaxPool3dBackward:
+    case kAvgPool3d:
+    case kAvgPool3dBackward:
+    case kL2Pool3d:
+    case kL2Pool3dBackward: {
+      if (!check_at_least(k, ints, kPool3dIntNames, 0, 11, 1, &result)) return result;
+      if (!check_at_least(k, ints, kPool3dIntNames, 11, 3, 0, &result)) return result;
+      if (!check_at_least(k, ints, kPool3dIntNames, 14, 3, 1, &result)) return result;
+      const Pool3dShape s = pool3d_shape(ints);
+      int64_t x = 0, y = 0;
+      sizes_fit = product({s.n, s.d, s.h, s.w, s.c}, &x) && product({s.n, s.od, s.oh, s.ow, s.c}, &y);
+      if (id == kMaxPool3d || id == kAvgPool3d || id == kL2Pool3d) {
+        expected[0] = x, expected[1] = y;
+      } else if (id == kMaxPool3dBackward) {
+        expected[0] = x, expected[1] = y, expected[2] = x;
+      } else if (id == kAvgPool3dBackward) {
+        expected[0] = y, expected[1] = x;
+      } else {
+        expected[0] = x, expected[1] = y, expected[2] = y, expected[3] = x;
+      }
+      break;
+    }
+    case kBatchNormTrain:
+    case kBatchNormBackward:
+    case kBatchNormInference: {
+      static const char* const names[] = {"rows", "channels"};
+      if (!check_at_least(k, ints, names, 0, 2, 1, &result)) return result;
+      int64_t xy = 0;
+      sizes_fit = product({ints[0], ints[1]}, &xy);
+      const int64_t c = ints[1];
+      if (id == kBatchNormTrain) {
+        const int64_t lengths[] = {xy, c, c, xy, c, c, c, c};
+        std::copy(lengths, lengths + 8, expected);
+      } else if (id == kBatchNormBackward) {
+        const int64_t lengths[] = {xy, c, c, c, xy, xy, c, c};
+        std::copy(lengths, lengths + 8, expected);
+      } else {
+        const int64_t lengths[] = {xy, c, c, c, c, xy};
+        std::copy(lengths, lengths + 6, expected);
+      }
+      break;
+    }
+    case kActivation:
+    case kActivationBackward: {
+      static const char* const names[] = {"size", "kind"};
+      if (!check_at_least(k, ints, names, 0, 1, 1, &result)) return result;
+      if (ints[1] < 0 || ints[1] >= kActivationKindCount)
+        return fail("E_ARG", std::string(k.name) + ": kind must be an activation code in [0, " +
+                                 std::to_string(kActivationKindCount) + "), got " + std::to_string(ints[1]));
+      for (int i = 0; i < k.num_buffers; ++i) expected[i] = ints[0];
+      break;
+    }
+    case kSoftmax:
+    case kSoftmaxBackward:
+    case kSoftmaxCrossEntropyDense: {
+      static const char* const names[] = {"rows", "classes"};
+      if (!check_at_least(k, ints, names, 0, 2, 1, &result)) return result;
+      int64_t size = 0;
+      sizes_fit = product({ints[0], ints[1]}, &size);
+      for (int i = 0; i < k.num_buffers; ++i) expected[i] = size;
+      if (id == kSoftmaxCrossEntropyDense) expected[2] = 1;
+      break;
+    }
+    case kMul:
+    case kSigmoidCrossEntropy:
+    case kMeanSquaredError:
+    case kSmoothL1:
+    case kSgdNesterov:
+    case kAdam:
+    case kSumSquares: {
+      static const char* const names[] = {"size"};
+      if (!check_at_least(k, ints, names, 0, 1, 1, &result)) return result;
+      for (int i = 0; i < k.num_buffers; ++i) expected[i] = ints[0];
+      if (id == kSigmoidCrossEntropy || id == kMeanSquaredError || id == kSmoothL1) expected[2] = 1;
+      if (id == kSgdNesterov) expected[3] = 3;
+      if (id == kAdam) expected[4] = 8;
+      if (id == kSumSquares) expected[1] = 1;
+      break;
+    }
+    case kScatterColumns:
+    case kGatherColumns: {
+      static const char* const names[] = {"rows", "width", "yWidth", "offset"};
+      if (!check_at_least(k, ints, names, 0, 3, 1, &result)) return result;
+      if (!check_at_least(k, ints, names, 3, 1, 0, &result)) return result;
+      if (int64_t{ints[3]} + ints[1] > ints[2])
+        return fail("E_ARG", std::string(k.name) + ": columns [" + std::to_string(ints[3]) + ", " +
+                                 std::to_string(int64_t{ints[3]} + ints[1]) + ") do not fit in " + std::to_string(ints[2]));
+      int64_t narrow = 0, wide = 0;
+      sizes_fit = product({ints[0], ints[1]}, &narrow) && product({ints[0], ints[2]}, &wide);
+      if (id == kScatterColumns) {
+        expected[0] = narrow, expected[1] = wide;
+      } else {
+        expected[0] = wide, expected[1] = narrow;
+      }
+      break;
+    }
+    case kClipByGlobalNorm: {
+      static const char* const names[] = {"count", "size"};
+      if (!check_at_least(k, ints, names, 0, 2, 1, &result)) return result;
+      expected[0] = ints[0], expected[1] = ints[1];
+      break;
+    }
     default:
       return fail("E_ARG", "unknown kernel id " + std::to_string(id));
   }
@@ -210,7 +412,7 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
   return CheckResult{};
 }
 
-void run_kernel(int id, float* const* b, const int32_t* p, const float* /*floats*/) {
+void run_kernel(int id, float* const* b, const int32_t* p, const float* f) {
   switch (id) {
     case kMatmul:
       matmul(p[0], p[1], p[2], p[3] != 0, p[4] != 0, b[0], b[1], b[2]);
@@ -256,6 +458,87 @@ void run_kernel(int id, float* const* b, const int32_t* p, const float* /*floats
       break;
     case kSgdMomentum:
       sgd_momentum(p[0], b[0], b[1], b[2], b[3]);
+      break;
+    case kConv3d:
+      conv3d_forward(conv3d_shape(p), b[0], b[1], b[2]);
+      break;
+    case kConv3dBackwardInput:
+      conv3d_backward_input(conv3d_shape(p), b[0], b[1], b[2]);
+      break;
+    case kConv3dBackwardFilter:
+      conv3d_backward_filter(conv3d_shape(p), b[0], b[1], b[2]);
+      break;
+    case kMaxPool3d:
+      max_pool3d_forward(pool3d_shape(p), b[0], b[1]);
+      break;
+    case kMaxPool3dBackward:
+      max_pool3d_backward(pool3d_shape(p), b[0], b[1], b[2]);
+      break;
+    case kAvgPool3d:
+      avg_pool3d_forward(pool3d_shape(p), b[0], b[1]);
+      break;
+    case kAvgPool3dBackward:
+      avg_pool3d_backward(pool3d_shape(p), b[0], b[1]);
+      break;
+    case kL2Pool3d:
+      l2_pool3d_forward(pool3d_shape(p), b[0], b[1]);
+      break;
+    case kL2Pool3dBackward:
+      l2_pool3d_backward(pool3d_shape(p), b[0], b[1], b[2], b[3]);
+      break;
+    case kBatchNormTrain:
+      batch_norm_train(p[0], p[1], f[0], f[1], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+      break;
+    case kBatchNormBackward:
+      batch_norm_backward(p[0], p[1], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+      break;
+    case kBatchNormInference:
+      batch_norm_inference(p[0], p[1], f[0], b[0], b[1], b[2], b[3], b[4], b[5]);
+      break;
+    case kActivation:
+      activation_forward(p[0], static_cast<ActivationKind>(p[1]), f[0], b[0], b[1]);
+      break;
+    case kActivationBackward:
+      activation_backward(p[0], static_cast<ActivationKind>(p[1]), f[0], b[0], b[1], b[2], b[3]);
+      break;
+    case kSoftmax:
+      softmax_forward(p[0], p[1], b[0], b[1]);
+      break;
+    case kSoftmaxBackward:
+      softmax_backward(p[0], p[1], b[0], b[1], b[2]);
+      break;
+    case kMul:
+      mul(p[0], b[0], b[1], b[2]);
+      break;
+    case kScatterColumns:
+      scatter_columns(p[0], p[1], p[2], p[3], b[0], b[1]);
+      break;
+    case kGatherColumns:
+      gather_columns(p[0], p[1], p[2], p[3], b[0], b[1]);
+      break;
+    case kSoftmaxCrossEntropyDense:
+      softmax_cross_entropy_dense(p[0], p[1], b[0], b[1], b[2], b[3]);
+      break;
+    case kSigmoidCrossEntropy:
+      sigmoid_cross_entropy(p[0], b[0], b[1], b[2], b[3]);
+      break;
+    case kMeanSquaredError:
+      mean_squared_error(p[0], b[0], b[1], b[2], b[3]);
+      break;
+    case kSmoothL1:
+      smooth_l1(p[0], f[0], b[0], b[1], b[2], b[3]);
+      break;
+    case kSgdNesterov:
+      sgd_nesterov(p[0], b[0], b[1], b[2], b[3]);
+      break;
+    case kAdam:
+      adam(p[0], b[0], b[1], b[2], b[3], b[4]);
+      break;
+    case kSumSquares:
+      sum_squares(p[0], b[0], b[1]);
+      break;
+    case kClipByGlobalNorm:
+      clip_by_global_norm(p[0], p[1], f[0], b[0], b[1]);
       break;
     default:
       break;

@@ -7,8 +7,8 @@
 
 namespace convkit {
 
-constexpr int kMaxKernelBuffers = 4;
-constexpr int kMaxKernelInts = 16;
+constexpr int kMaxKernelBuffers = 8;
+constexpr int kMaxKernelInts = 24;
 constexpr int kMaxKernelFloats = 4;
 
 struct KernelInfo {

@@ -133,7 +133,7 @@ export function activation(buffers: Float32Array[], ints: ArrayLike<number>, flo
     case GELU:
       for (let i = 0; i < size; i++) {
         const v = x[i];
-        y[i] = 0.5 * v * (1 + Math.tanh(0.7978845608 * (v + 0.044715 * v * v * v)));
+        y[i] = 0.5 * v * erfc(-v * INV_SQRT2);
       }
       break;
     case SIGMOID:
