@@ -42,6 +42,8 @@ export {
 } from './layers';
 export { Model, model, sequential } from './model';
 export type { CompileOptions, FitOptions, History, BatchLogs, EpochLogs, Labels, Targets, ModelOptions, SequentialOptions } from './model';
+export { loadModel, modelFromBuffer, modelFromJSON, modelToBuffer } from './model';
+export type { ModelJSON, WeightArray, SaveOptions, LoadOptions } from './model';
 export { sgd, adam, adamw, stepDecay, cosineDecay, Sgd, Adam } from './optim';
 export type { Optimizer, LearningRateSchedule } from './optim';
 export * as losses from './losses';

@@ -79,6 +79,10 @@ function expectError(err: Err, codes: ErrorCode | ErrorCode[], pattern: RegExp):
 /** Small valid integer parameters for every kernel. */
 const CONV_INTS = [1, 4, 4, 2, 2, 3, 3, 1, 1, 1, 1, 0, 0, 2, 2, 1]; // n h w c oc kh kw sH sW dH dW pT pL oh ow groups
 const POOL_INTS = [1, 4, 4, 2, 2, 2, 2, 2, 0, 0, 2, 2]; // n h w c ph pw sH sW pT pL oh ow
+// n d h w c oc kd kh kw sD sH sW dD dH dW pF pT pL od oh ow groups
+const CONV3D_INTS = [1, 3, 4, 4, 2, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2, 1];
+// n d h w c pd ph pw sD sH sW pF pT pL od oh ow
+const POOL3D_INTS = [1, 2, 4, 4, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1, 2, 2];
 const VALID_INTS: Record<KernelName, number[]> = {
   matmul: [2, 3, 4, 0, 0],
   conv2d: CONV_INTS,
@@ -95,7 +99,45 @@ const VALID_INTS: Record<KernelName, number[]> = {
   add: [4],
   softmaxCrossEntropy: [2, 3],
   sgdMomentum: [4],
+  conv3d: CONV3D_INTS,
+  conv3dBackwardInput: CONV3D_INTS,
+  conv3dBackwardFilter: CONV3D_INTS,
+  maxPool3d: POOL3D_INTS,
+  maxPool3dBackward: POOL3D_INTS,
+  avgPool3d: POOL3D_INTS,
+  avgPool3dBackward: POOL3D_INTS,
+  l2Pool3d: POOL3D_INTS,
+  l2Pool3dBackward: POOL3D_INTS,
+  batchNormTrain: [3, 2],
+  batchNormBackward: [3, 2],
+  batchNormInference: [3, 2],
+  activation: [4, 3],
+  activationBackward: [4, 3],
+  softmax: [2, 3],
+  softmaxBackward: [2, 3],
+  mul: [4],
+  scatterColumns: [2, 2, 5, 1],
+  gatherColumns: [2, 2, 5, 1],
+  softmaxCrossEntropyDense: [2, 3],
+  sigmoidCrossEntropy: [4],
+  meanSquaredError: [4],
+  smoothL1: [4],
+  sgdNesterov: [4],
+  adam: [4],
+  sumSquares: [4],
+  clipByGlobalNorm: [3, 4],
 };
+
+/** The float parameters each kernel takes (most take none). */
+const VALID_FLOATS: Partial<Record<KernelName, number[]>> = {
+  batchNormTrain: [1e-5, 0.1],
+  batchNormInference: [1e-5],
+  activation: [0.1],
+  activationBackward: [0.1],
+  smoothL1: [1],
+  clipByGlobalNorm: [1],
+};
+const floatsOf = (name: KernelName): number[] => VALID_FLOATS[name] ?? [];
 
 const spec = (name: KernelName): KernelSpec => KERNELS.find((k) => k.name === name)!;
 
@@ -106,7 +148,9 @@ function validBuffers(name: KernelName, ints = VALID_INTS[name]): Float32Array[]
   return s.buffers.map((b, i) => {
     const a = new Float32Array(lengths[i]);
     if (name === 'softmaxCrossEntropy' && b === 'labels') a.forEach((_, j) => (a[j] = j % ints[1]));
-    else if (name === 'sgdMomentum' && b === 'hyper') a.set([0.1, 0.9, 0]);
+    else if ((name === 'sgdMomentum' || name === 'sgdNesterov') && b === 'hyper') a.set([0.1, 0.9, 0]);
+    else if (name === 'adam' && b === 'hyper') a.set([0.01, 0.9, 0.999, 1e-8, 0, 0, 0.1, 0.001]);
+    else if (['runningVar', 'invStd', 'v', 'norms'].includes(b)) a.forEach((_, j) => (a[j] = 0.5 + j / 8));
     else if (s.inputs.includes(b) || name === 'sgdMomentum') a.forEach((_, j) => (a[j] = ((j * 7 + i * 3) % 11) / 8 - 0.6));
     else a.fill(12345.5);
     return a;
@@ -124,12 +168,12 @@ describe.each(backends)('kernel calls on the %s backend', (_backendName, make) =
   beforeAll(() => {
     backend = make();
   });
-  const call = (name: KernelName, buffers: unknown, ints: unknown, floats?: unknown): Err =>
+  const call = (name: KernelName, buffers: unknown, ints: unknown, floats: unknown = floatsOf(name)): Err =>
     thrown(() => backend.runKernel(name, buffers as Float32Array[], ints as number[], floats as number[]));
 
   test.each(NAMES)('%s: the valid baseline call succeeds and writes finite outputs', (name) => {
     const buffers = validBuffers(name);
-    backend.runKernel(name, buffers, VALID_INTS[name]);
+    backend.runKernel(name, buffers, VALID_INTS[name], floatsOf(name));
     for (const b of buffers) expect(b.every(Number.isFinite)).toBe(true);
   });
 
@@ -206,7 +250,7 @@ describe.each(backends)('kernel calls on the %s backend', (_backendName, make) =
       s.buffers.forEach((b, i) => {
         if (!s.inputs.includes(b)) buffers[i].fill(NaN);
       });
-      backend.runKernel(name, buffers, VALID_INTS[name]);
+      backend.runKernel(name, buffers, VALID_INTS[name], floatsOf(name));
       for (const b of buffers) expect(b.every(Number.isFinite)).toBe(true);
     });
   });
@@ -488,7 +532,7 @@ describe('Model API on the default backend', () => {
     expectError(await rejected(m.fit(x(), y, null as unknown as object)), 'E_ARG', /^fit: options must be an object$/);
     expectError(await rejected(m.evaluate(x(), y, { batchSize: 0 })), 'E_ARG', /^evaluate: batchSize must be an integer/);
     expectError(await rejected(m.predict(x(), { batchSize: -1 })), 'E_ARG', /^predict: batchSize must be an integer/);
-    expectError(thrown(() => tiny().compile({ loss: 'mse' })), 'E_ARG', /^compile: loss must be one of .* got "mse"$/);
+    expectError(thrown(() => tiny().compile({ loss: 'hinge' })), 'E_ARG', /^compile: loss must be one of .* got "hinge"$/);
     expectError(thrown(() => tiny().compile({ metrics: ['auc'] })), 'E_ARG', /^compile: unknown metric 'auc'/);
     expectError(thrown(() => tiny().compile({ backend: 'gpu' as 'js' })), 'E_ARG', /^backend must be 'native' or 'js', got 'gpu'$/);
     // Nothing trained, and the model still works.
@@ -570,7 +614,7 @@ describe('layer configs that cannot work fail naming the layer', () => {
     expectError(
       thrown(() => conv2d({ filters: 2, kernelSize: 7, name: 'bigconv' }).apply(x)),
       'E_SHAPE',
-      /^bigconv: the window along height spans 7 \(kernel 7, dilation 1\) but the input has only 6 with 'valid' padding$/,
+      /^bigconv: the window along height spans 7 \(kernel 7, dilation 1\) but the padded input has only 6 with 'valid' padding$/,
     );
     expectError(
       thrown(() => conv2d({ filters: 2, kernelSize: [3, 3], dilation: [1, 3], name: 'dilated' }).apply(x)),
@@ -590,13 +634,13 @@ describe('layer configs that cannot work fail naming the layer', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ filters: 0, kernelSize: 3 }, /^c1: filters must be a positive integer, got 0$/],
       [{ filters: 2.5, kernelSize: 3 }, /^c1: filters must be a positive integer, got 2\.5$/],
-      [{ filters: 2, kernelSize: 0 }, /^c1: kernelSize must be a positive integer, got 0$/],
-      [{ filters: 2, kernelSize: [3, 0] }, /^c1: kernelSize\[1\] must be a positive integer, got 0$/],
-      [{ filters: 2, kernelSize: [3, 3, 3] }, /^c1: kernelSize must be a positive integer or a pair/],
-      [{ filters: 2, kernelSize: 3, strides: 0 }, /^c1: strides must be a positive integer, got 0$/],
-      [{ filters: 2, kernelSize: 3, strides: [1, -1] }, /^c1: strides\[1\] must be a positive integer, got -1$/],
-      [{ filters: 2, kernelSize: 3, dilation: 0 }, /^c1: dilation must be a positive integer, got 0$/],
-      [{ filters: 2, kernelSize: 3, padding: 'full' }, /^c1: padding must be 'valid' or 'same', got "full"$/],
+      [{ filters: 2, kernelSize: 0 }, /^c1: kernelSize must be an integer >= 1, got 0$/],
+      [{ filters: 2, kernelSize: [3, 0] }, /^c1: kernelSize\[1\] must be an integer >= 1, got 0$/],
+      [{ filters: 2, kernelSize: [3, 3, 3] }, /^c1: kernelSize must be an integer or 2 of them/],
+      [{ filters: 2, kernelSize: 3, strides: 0 }, /^c1: strides must be an integer >= 1, got 0$/],
+      [{ filters: 2, kernelSize: 3, strides: [1, -1] }, /^c1: strides\[1\] must be an integer >= 1, got -1$/],
+      [{ filters: 2, kernelSize: 3, dilation: 0 }, /^c1: dilation must be an integer >= 1, got 0$/],
+      [{ filters: 2, kernelSize: 3, padding: 'full' }, /^c1: padding must be 'valid', 'same', a non-negative integer, or 2 \[before, after\] pairs, got "full"$/],
     ];
     for (const [options, pattern] of cases) {
       expectError(thrown(() => conv2d({ ...options, name: 'c1' } as never)), 'E_ARG', pattern);
@@ -609,7 +653,7 @@ describe('layer configs that cannot work fail naming the layer', () => {
     expectError(
       thrown(() => conv2d({ filters: 2, kernelSize: 3, name: 'flatconv' }).apply(input({ shape: [36] }))),
       'E_SHAPE',
-      /^flatconv: expects an \[height, width, channels\] input of rank 3 \(without the batch\), got shape \[36\]$/,
+      /^flatconv: expects height, width, channels input of rank 3 \(without the batch\), got shape \[36\]$/,
     );
     const layer = conv2d({ filters: 2, kernelSize: 3, name: 'reused' });
     layer.apply(input({ shape: [6, 6, 1] }));

@@ -92,7 +92,7 @@ describe(`model on the ${getBackend().name} backend`, () => {
 
   test('fit reports batches and epochs, validation metrics, and lowers the loss', async () => {
     const net = smallNet(8);
-    net.compile({ optimizer: sgd({ lr: 0.1, momentum: 0.9 }) });
+    net.compile({ optimizer: sgd({ lr: 0.05, momentum: 0.9 }) });
     // A learnable rule: the class is which third of the range the first pixel falls in.
     const { x } = randomBatch(120, [7, 7, 2], 3, 3);
     const y = new Uint8Array(120);

@@ -12,6 +12,7 @@ import { Random } from '../random';
 import { Tensor, TensorLike, shapeSize, shapeToString } from '../tensor';
 import { AbortError, ArgumentError, ShapeError, StateError, ValueError } from '../errors';
 import { Graph, GraphPlan, PlanMode, StateLayout, buildGraphPlan, layoutState } from './graph';
+import { ModelJSON, ResumePoint, SaveOptions, WeightArray, applyCheckpoint, modelToJSON, readCheckpoint, saveModel, weightsAsArrays, writeCheckpoint } from './io';
 
 export interface CompileOptions {
   optimizer?: Optimizer | 'sgd' | 'adam' | 'adamw';
@@ -51,6 +52,18 @@ export interface FitOptions {
   signal?: AbortSignal;
   onBatchEnd?: (logs: BatchLogs) => void | Promise<void>;
   onEpochEnd?: (logs: EpochLogs) => void | Promise<void>;
+  /**
+   * Saves the model, its optimizer state and the fit progress to `dir`/checkpoint.ckpt
+   * (atomically) after every `everyEpochs` epochs (default 1).
+   */
+  checkpoint?: { dir: string; everyEpochs?: number };
+  /**
+   * A checkpoint written by fit({ checkpoint }): its weights and optimizer state are loaded
+   * into this compiled model of the same topology, and training continues with the next
+   * epoch, bit-identical to an uninterrupted run. seed, batchSize, epochs and shuffle default
+   * to the checkpoint's; the history holds only the epochs run now.
+   */
+  resumeFrom?: string;
 }
 
 export interface History {
@@ -77,6 +90,22 @@ interface Compiled {
   backend: Backend;
   metrics: string[];
   clipNorm?: number;
+}
+
+/** @internal What lib/model/io.ts reads and restores. */
+export interface ModelInternals {
+  graph: Graph;
+  compiled?: { loss: Loss; optimizer: Optimizer; metrics: string[]; clipNorm?: number };
+  /** A live view of optimizer slot `s` of a trainable parameter. */
+  slot(p: Param, s: number): Float32Array;
+}
+
+/**
+ * The generator of one fit epoch (its shuffle, then its dropout masks), a function of the
+ * fit seed and the epoch alone: a run resumed at epoch k draws what an uninterrupted one does.
+ */
+function epochRandom(seed: number, epoch: number): Random {
+  return new Random(new Random(seed).nextUint32() + epoch * 4294967296);
 }
 
 export interface ModelOptions {
@@ -326,6 +355,17 @@ export class Model {
     }
   }
 
+  private static checkCheckpoint(value: unknown): { dir: string; everyEpochs: number } | undefined {
+    if (value === undefined) return undefined;
+    if (value === null || typeof value !== 'object') throw new ArgumentError('fit: checkpoint must be { dir, everyEpochs? }');
+    const { dir, everyEpochs = 1 } = value as { dir?: unknown; everyEpochs?: unknown };
+    if (typeof dir !== 'string' || dir === '') throw new ArgumentError(`fit: checkpoint.dir must be a non-empty string, got ${JSON.stringify(dir)}`);
+    if (typeof everyEpochs !== 'number' || !Number.isInteger(everyEpochs) || everyEpochs < 1) {
+      throw new ArgumentError(`fit: checkpoint.everyEpochs must be a positive integer, got ${String(everyEpochs)}`);
+    }
+    return { dir, everyEpochs };
+  }
+
   private static checkBatchSize(value: unknown, fallback: number, method: string): number {
     const v = value ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 20) {
@@ -338,12 +378,25 @@ export class Model {
     this.checkIdle();
     const compiled = this.requireCompiled('fit');
     if (options === null || typeof options !== 'object') throw new ArgumentError('fit: options must be an object');
+    const checkpoint = Model.checkCheckpoint(options.checkpoint);
+    if (checkpoint) modelToJSON(this); // a model that cannot be saved fails now, not after an epoch
+    let resume: ResumePoint | undefined;
+    if (options.resumeFrom !== undefined) {
+      this.running = true; // hold the model while the checkpoint is read and checked
+      try {
+        resume = await readCheckpoint(this, options.resumeFrom);
+      } finally {
+        this.running = false;
+      }
+    }
+    const progress = resume?.progress;
     const rows = this.checkInputs(x, 'x');
     const labels = this.checkTargets(y, rows, 'y');
-    const batchSize = Model.checkBatchSize(options.batchSize, DEFAULT_BATCH, 'fit');
-    const epochs = options.epochs ?? 1;
+    const batchSize = Model.checkBatchSize(options.batchSize ?? progress?.batchSize, DEFAULT_BATCH, 'fit');
+    const epochs = options.epochs ?? progress?.epochs ?? 1;
     if (!Number.isInteger(epochs) || epochs < 1) throw new ArgumentError(`fit: epochs must be a positive integer, got ${String(options.epochs)}`);
-    const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const shuffle = options.shuffle ?? progress?.shuffle ?? true;
+    const seed = options.seed ?? progress?.seed ?? Math.floor(Math.random() * 2 ** 32);
     if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`fit: seed must be a finite number, got ${String(seed)}`);
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ArgumentError('fit: signal must be an AbortSignal');
 
@@ -370,8 +423,6 @@ export class Model {
       };
     }
 
-    const rng = new Random(seed);
-    const maskRng = rng.fork();
     const history: History = { epochs: [] };
     const hyperStart = this.layout.hyperOffset;
     const hyper = this.state.subarray(hyperStart, hyperStart + this.layout.hyperLength);
@@ -379,8 +430,11 @@ export class Model {
     try {
       await Model.checkFinite(x, 'x');
       if (options.validationData) await Model.checkFinite(options.validationData[0], 'validationData[0]');
-      for (let epoch = 0; epoch < epochs; epoch++) {
-        const order = options.shuffle === false ? null : rng.permutation(trainRows);
+      if (resume) applyCheckpoint(this, resume);
+      for (let epoch = progress?.epochsCompleted ?? 0; epoch < epochs; epoch++) {
+        const rng = epochRandom(seed, epoch);
+        const maskRng = rng.fork();
+        const order = shuffle === false ? null : rng.permutation(trainRows);
         let lossSum = 0;
         let hits = 0;
         let batchIndex = 0;
@@ -411,6 +465,9 @@ export class Model {
           if (v.accuracy !== undefined) logs.valAccuracy = v.accuracy;
         }
         history.epochs.push(logs);
+        if (checkpoint && (epoch + 1) % checkpoint.everyEpochs === 0) {
+          await writeCheckpoint(this, checkpoint.dir, { epochsCompleted: epoch + 1, epochs, seed, batchSize, shuffle: shuffle !== false });
+        }
         if (options.onEpochEnd) await options.onEpochEnd(logs);
       }
     } finally {
@@ -507,6 +564,41 @@ export class Model {
       }
     });
     weights.forEach((w, i) => params[i].data.set(w.data));
+  }
+
+  /**
+   * Writes the model to `path` (see README, "Saved models"): topology, weights, training
+   * config and, with includeOptimizer, the optimizer state. Atomic: a temporary file is
+   * fsynced and renamed over `path`. The weights are copied when the call is made.
+   */
+  async save(path: string, options: SaveOptions = {}): Promise<void> {
+    this.checkUsable();
+    await saveModel(this, path, options);
+  }
+
+  /** The saved-model header (topology, parameter names and shapes, training config), without weights. */
+  toJSON(): ModelJSON {
+    this.checkUsable();
+    return modelToJSON(this);
+  }
+
+  /** Copies of the parameters as plain arrays, in the order of getWeights(), for modelFromJSON. */
+  getWeightsAsArrays(): WeightArray[] {
+    this.checkUsable();
+    return weightsAsArrays(this);
+  }
+
+  /** @internal For lib/model/io.ts. */
+  _persistence(): ModelInternals {
+    return {
+      graph: this.graph,
+      compiled: this.compiled,
+      slot: (p, s) => {
+        const offset = this.layout.slotOffsets(p)[s];
+        if (offset === undefined) throw new StateError(`${this.name}: ${p.name} has no optimizer slot ${s}`);
+        return this.state.subarray(offset, offset + p.size);
+      },
+    };
   }
 
   /** Layer names, output shapes and parameter counts, as a printable table. */
