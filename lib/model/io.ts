@@ -867,3 +867,25 @@ export function applyCheckpoint(model: Model, point: ResumePoint): void {
   restoreSlots(model, { slotsPerParam: compiled!.optimizer.slotsPerParam, trainable }, point.slots);
   compiled!.optimizer.iterations = point.iterations;
 }
+
+/**
+ * Copies the weights (and, when the bytes hold them, the optimizer slots and step count)
+ * of a saved model of the same topology into `model`: how a model trained elsewhere (a
+ * worker thread) hands its state back.
+ */
+export function loadStateInto(model: Model, bytes: Uint8Array | ArrayBuffer, source = 'model state'): void {
+  const f = new Fields(source);
+  const { v, params, slots } = decode(f, bytes);
+  const difference = firstDifference(structure(modelToJSON(model)), structure(v.header), '');
+  if (difference) throw new FormatError(`${source}: the state is for a different model: ${difference}`);
+  const { graph, compiled } = model._persistence();
+  if (slots && compiled) {
+    applyCheckpoint(model, { source, progress: v.checkpoint!, params, slots, iterations: v.training?.iterations ?? 0 });
+    return;
+  }
+  let offset = 0;
+  for (const p of graph.params) {
+    p.data.set(params.subarray(offset, offset + p.size));
+    offset += p.size;
+  }
+}
