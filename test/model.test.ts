@@ -174,3 +174,16 @@ describe(`model on the ${getBackend().name} backend`, () => {
     createPlan.mockRestore();
   });
 });
+
+describe('cancellation', () => {
+  test('predict and evaluate with an aborted signal give an AbortError; the model stays usable', async () => {
+    const net = smallNet(13);
+    net.compile({});
+    const { x, y } = randomBatch(20, [7, 7, 2], 7, 3);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(net.predict(x, { signal: controller.signal })).rejects.toBeInstanceOf(AbortError);
+    await expect(net.evaluate(x, y, { signal: controller.signal })).rejects.toBeInstanceOf(AbortError);
+    expect((await net.predict(x)).shape).toEqual([20, 3]);
+  });
+});

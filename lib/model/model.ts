@@ -460,7 +460,7 @@ export class Model {
         const logs: EpochLogs = { epoch, loss: lossSum / trainRows };
         if (compiled.metrics.includes('accuracy')) logs.accuracy = hits / trainRows;
         if (validation) {
-          const v = await this.evaluateChecked(validation.x, validation.labels, batchSize);
+          const v = await this.evaluateChecked(validation.x, validation.labels, batchSize, options.signal);
           logs.valLoss = v.loss;
           if (v.accuracy !== undefined) logs.valAccuracy = v.accuracy;
         }
@@ -476,26 +476,28 @@ export class Model {
     return history;
   }
 
-  async evaluate(x: TensorLike, y: Targets, options: { batchSize?: number } = {}): Promise<{ loss: number; accuracy?: number }> {
+  async evaluate(x: TensorLike, y: Targets, options: { batchSize?: number; signal?: AbortSignal } = {}): Promise<{ loss: number; accuracy?: number }> {
     this.checkIdle();
     this.requireCompiled('evaluate');
     const rows = this.checkInputs(x, 'x');
     const labels = this.checkTargets(y, rows, 'y');
     const batchSize = Model.checkBatchSize(options?.batchSize, PREDICT_BATCH, 'evaluate');
+    if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ArgumentError('evaluate: signal must be an AbortSignal');
     this.running = true;
     try {
       await Model.checkFinite(x, 'x');
-      return await this.evaluateChecked(x, labels, batchSize);
+      return await this.evaluateChecked(x, labels, batchSize, options?.signal);
     } finally {
       this.running = false;
     }
   }
 
-  private async evaluateChecked(x: TensorLike, labels: Float32Array, batchSize: number): Promise<{ loss: number; accuracy?: number }> {
+  private async evaluateChecked(x: TensorLike, labels: Float32Array, batchSize: number, signal?: AbortSignal): Promise<{ loss: number; accuracy?: number }> {
     const rows = x.shape[0];
     let lossSum = 0;
     let hits: number | undefined;
     for (let start = 0; start < rows; start += batchSize) {
+      if (signal?.aborted) throw new AbortError('evaluate was aborted');
       const count = Math.min(batchSize, rows - start);
       const plan = this.plan('eval', count);
       this.loadBatch(plan, x.data, labels, null, start, count);
@@ -510,16 +512,19 @@ export class Model {
   }
 
   /** The model's outputs (logits for a classifier) for a batch of inputs. */
-  async predict(x: TensorLike, options: { batchSize?: number } = {}): Promise<Tensor> {
+  /** The model's outputs for a batch of inputs; an AbortSignal stops it between batches of batchSize. */
+  async predict(x: TensorLike, options: { batchSize?: number; signal?: AbortSignal } = {}): Promise<Tensor> {
     this.checkIdle();
     const rows = this.checkInputs(x, 'x');
     const batchSize = Model.checkBatchSize(options?.batchSize, PREDICT_BATCH, 'predict');
+    if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ArgumentError('predict: signal must be an AbortSignal');
     const outSize = shapeSize(this.outputShape);
     const out = new Float32Array(rows * outSize);
     this.running = true;
     try {
       await Model.checkFinite(x, 'x');
       for (let start = 0; start < rows; start += batchSize) {
+        if (options.signal?.aborted) throw new AbortError('predict was aborted');
         const count = Math.min(batchSize, rows - start);
         const plan = this.plan('infer', count);
         this.loadBatch(plan, x.data, undefined, null, start, count);
