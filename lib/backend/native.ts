@@ -42,8 +42,8 @@ export function loadAddon(): AddonLoadResult {
       const addon = require(file) as NativeAddon;
       const names = addon.kernelNames();
       const expected = KERNELS.map((k) => k.name);
-      // TEMPORARY while new kernels land: accept an addon that has a prefix of the list.
-      if (names.some((n, i) => n !== expected[i])) {
+      // An addon built from other sources would run the wrong kernel for an id: refuse it.
+      if (names.length !== expected.length || names.some((n, i) => n !== expected[i])) {
         reasons.push(`${file} was built from other sources (its kernels: ${names.join(', ')}); rebuild it`);
         continue;
       }
