@@ -13,8 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "cpu.h"
 #include "kernel_table.h"
 #include "plan.h"
+#include "thread_pool.h"
 
 namespace convkit {
 namespace {
@@ -29,17 +31,21 @@ Napi::Error make_error(Napi::Env env, const std::string& code, const std::string
   throw make_error(env, code, message);
 }
 
-// One background thread per addon instance (per JS context), running plan jobs in order.
-class PlanThread {
+// Background threads per addon instance (per JS context) that run plan jobs. Several, so
+// that one model's long training step does not hold up another model's predictions; a
+// single plan never has two jobs at once (the busy flag), so each plan's jobs stay ordered.
+class PlanThreads {
  public:
-  PlanThread() : thread_([this] { loop(); }) {}
-  ~PlanThread() {
+  explicit PlanThreads(int count) {
+    for (int i = 0; i < count; ++i) threads_.emplace_back([this] { loop(); });
+  }
+  ~PlanThreads() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
     }
-    wake_.notify_one();
-    thread_.join();
+    wake_.notify_all();
+    for (std::thread& t : threads_) t.join();
   }
   void post(std::function<void()> job) {
     {
@@ -67,11 +73,14 @@ class PlanThread {
   std::condition_variable wake_;
   std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
+// Enough for a few models at once (a service predicting while another model trains).
+constexpr int kPlanThreads = 4;
+
 struct AddonData {
-  std::unique_ptr<PlanThread> plan_thread;
+  std::unique_ptr<PlanThreads> plan_threads;
   Napi::FunctionReference plan_constructor;
 };
 
@@ -137,8 +146,8 @@ Napi::Value KernelNames(const Napi::CallbackInfo& info) {
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
-  out.Set("isa", Napi::String::New(env, "scalar"));
-  out.Set("threads", Napi::Number::New(env, 1));
+  out.Set("isa", Napi::String::New(env, active_isa_name()));
+  out.Set("threads", Napi::Number::New(env, thread_count()));
   return out;
 }
 
@@ -235,7 +244,7 @@ class NativePlan : public Napi::ObjectWrap<NativePlan> {
     auto* job = new Job{this, begin, end, Napi::Promise::Deferred::New(env),
                         Napi::ThreadSafeFunction::New(env, noop, "convkit.plan", 0, 1)};
     Napi::Value promise = job->deferred.Promise();
-    data->plan_thread->post([job] {
+    data->plan_threads->post([job] {
       job->plan->plan_.run(job->begin, job->end);
       Napi::ThreadSafeFunction done = job->done;
       done.BlockingCall(job, [](Napi::Env env, Napi::Function, Job* finished) {
@@ -263,7 +272,7 @@ Napi::Value CreatePlan(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
-  data->plan_thread = std::make_unique<PlanThread>();
+  data->plan_threads = std::make_unique<PlanThreads>(kPlanThreads);
   data->plan_constructor = Napi::Persistent(NativePlan::Define(env));
   env.SetInstanceData<AddonData>(data);
   exports.Set("kernelNames", Napi::Function::New(env, KernelNames));

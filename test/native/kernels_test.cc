@@ -2,8 +2,9 @@
 // a naive double-precision reference written here, and each gradient kernel with central
 // finite differences of the scalar objective sum(y * r) for a random r.
 //
-// Build and run (one line):
-//   g++ -O2 -std=c++17 -Wall -Wextra -Inative/kernels native/kernels/*.cc test/native/kernels_test.cc -o /tmp/kernels_test && /tmp/kernels_test
+// Build and run: node scripts/ctest.js (ctest runs it once per ISA, CONVKIT_ISA=scalar|avx2|
+// avx512, and on one thread); the per-ISA micro-kernels need their own compile flags, which
+// CMakeLists.txt takes from native/sources.json.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

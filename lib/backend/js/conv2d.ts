@@ -2,117 +2,154 @@
  * conv2d and its two gradients (see ../kernels.ts): NHWC activations, HWIO weights
  * [KH, KW, C/groups, OC], explicit padTop/padLeft, dilation and groups.
  *
- * With more than one input channel per group, conv2d and conv2dBackwardFilter gather PB
- * output pixels' windows into a reusable patch matrix [PB, KH*KW*Cg] (zeros where the window
- * leaves the input) and hand it to the blocked gemm of ./matmul, whose inner loop runs over
- * contiguous output channels; conv2dBackwardInput multiplies dy by the transposed weights the
- * same way and scatters the result back (col2im). With one input channel per group (depthwise,
- * with or without a channel multiplier) the loops are direct, innermost over contiguous
- * channels. The filter gradient, a sum over every output pixel, is kept in float64.
+ * All three are an implicit GEMM over the output pixels p = (n, oy, ox), the window offsets
+ * k = (ky, kx, ci) and the output channels o: with the input copied once per call into a
+ * zero-padded float64 image xp, the window element k of pixel p is xp[pbase[p] + offs[k]]
+ * (no bounds tests, no patch matrix), and
+ *   forward:         y[p, o]   = sum_k xp[pbase[p] + offs[k]] * w[k, o]
+ *   filter gradient: dw[k, o]  = sum_p xp[pbase[p] + offs[k]] * dy[p, o]
+ *   input gradient:  dxp[pbase[p] + offs[k]] += sum_o dy[p, o] * w[k, o]
+ * each computed by a register-tiled micro-kernel of ./tiles (4 x 4 or 4 x 6 accumulators held
+ * in locals, float64 throughout, weights and dy repacked into float64 tile panels). The tile
+ * width, 4 or 6, is picked per call to waste the fewest padded columns (LeNet's first layer has
+ * 6 output channels, its second layer 150-long windows). Groups run one after another on
+ * offset views; batches whose padded copy would pass XP_BUDGET doubles go through in groups of
+ * whole images, so the scratch stays bounded. Depthwise convolutions (one input channel per
+ * group, G > 1) keep direct loops innermost over contiguous channels. Sums are float64 until
+ * the final store.
  */
-import { gemm } from './matmul';
+import { convFwd4x4, convFwd4x6, convFwdO4x4, convFwdO4x6, convBwdW4x4, convBwdW4x6, convBwdW4x8, convBwdX4x4, convBwdX4x6 } from './tiles';
 
-/** Output pixels per patch matrix. */
-const PB = 128;
+/** Pixel (forward, input gradient) or window-offset (filter gradient) rows per tile. */
+const MR = 4;
+/** Output pixels summed per pass of the filter-gradient tiles (keeps their rows of xp and dy in cache). */
+const CHUNK = 256;
+/** Packed weights (doubles) one forward sweep keeps hot: output-channel tiles are blocked to this. */
+const W_BLOCK = 16384;
+/** Shortest contiguous window run worth an inner loop of its own in the forward tiles. */
+const MIN_RUN = 8;
+/** Doubles of padded input per pass: larger batches go through in groups of whole images. */
+const XP_BUDGET = 1 << 20;
 
-let f64 = new Float64Array(0);
-let patches = new Float32Array(0);
-let tile = new Float32Array(0);
+let xpBuf = new Float64Array(0);
+let dyBuf = new Float64Array(0);
+let wBuf = new Float64Array(0);
+let accBuf = new Float64Array(0);
+let pbBuf = new Int32Array(0);
+let offBuf = new Int32Array(0);
+let segBuf = new Int32Array(0);
 
-function scratch64(len: number): Float64Array {
-  if (f64.length < len) f64 = new Float64Array(len);
-  return f64;
+function scratchXp(len: number): Float64Array {
+  if (xpBuf.length < len) xpBuf = new Float64Array(len);
+  return xpBuf;
+}
+function scratchDy(len: number): Float64Array {
+  if (dyBuf.length < len) dyBuf = new Float64Array(len);
+  return dyBuf;
+}
+function scratchW(len: number): Float64Array {
+  if (wBuf.length < len) wBuf = new Float64Array(len);
+  return wBuf;
+}
+function scratchAcc(len: number): Float64Array {
+  if (accBuf.length < len) accBuf = new Float64Array(len);
+  return accBuf;
 }
 
-function scratchPatches(len: number): Float32Array {
-  if (patches.length < len) patches = new Float32Array(len);
-  return patches;
+/** Tile width (4 or 6) that pads n to the fewest columns; ties go to 4. */
+function tileWidth(n: number): number {
+  const p4 = ((n + 3) >> 2) << 2;
+  const p6 = Math.ceil(n / 6) * 6;
+  return p6 < p4 ? 6 : 4;
 }
 
-function scratchTile(len: number): Float32Array {
-  if (tile.length < len) tile = new Float32Array(len);
-  return tile;
+/** Rows and columns of the zero-padded input: every window position and every input element fit. */
+function paddedRows(H: number, OH: number, KH: number, SH: number, DH: number, PT: number): number {
+  const reach = (OH - 1) * SH + (KH - 1) * DH + 1;
+  return reach > PT + H ? reach : PT + H;
+}
+
+/** Images per pass: as many as fit XP_BUDGET doubles of padded input, at least one. */
+function imagesPerPass(N: number, Hp: number, Wp: number, C: number): number {
+  const n = Math.floor(XP_BUDGET / (Hp * Wp * C));
+  return n < 1 ? 1 : n < N ? n : N;
+}
+
+/** xp[n, PT + iy, PL + ix, c] = x[n0 + n, iy, ix, c] for n < nc, zero elsewhere; xp is [nc, Hp, Wp, C]. */
+function padInput(
+  x: Float32Array, n0: number, nc: number, H: number, W: number, C: number, PT: number, PL: number, Hp: number, Wp: number,
+): Float64Array {
+  const len = nc * Hp * Wp * C;
+  const xp = scratchXp(len);
+  xp.fill(0, 0, len);
+  const rowLen = W * C;
+  for (let n = 0; n < nc; n++) {
+    for (let iy = 0; iy < H; iy++) {
+      const src = ((n0 + n) * H + iy) * rowLen;
+      const d = ((n * Hp + iy + PT) * Wp + PL) * C - src;
+      for (let j = src, jEnd = src + rowLen; j < jEnd; j++) xp[d + j] = x[j];
+    }
+  }
+  return xp;
+}
+
+/** pbase[p] = index in xp of the window origin of output pixel p of nc images, then MR copies of the last one. */
+function pixelBases(nc: number, OH: number, OW: number, SH: number, SW: number, Hp: number, Wp: number, C: number): Int32Array {
+  const P = nc * OH * OW;
+  if (pbBuf.length < P + MR) pbBuf = new Int32Array(P + MR);
+  const pb = pbBuf;
+  let p = 0;
+  for (let n = 0; n < nc; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      const row = (n * Hp + oy * SH) * Wp;
+      for (let ox = 0; ox < OW; ox++) pb[p++] = (row + ox * SW) * C;
+    }
+  }
+  for (let i = 0; i < MR; i++) pb[P + i] = pb[P - 1];
+  return pb;
+}
+
+/** offs[k] = offset in xp of window element k = (ky, kx, ci), padded to a multiple of `mult` with the last. */
+function windowOffsets(KH: number, KW: number, Cg: number, DH: number, DW: number, Wp: number, C: number, mult: number): Int32Array {
+  const KK = KH * KW * Cg;
+  const KKp = Math.ceil(KK / mult) * mult;
+  if (offBuf.length < KKp) offBuf = new Int32Array(KKp);
+  const offs = offBuf;
+  let k = 0;
+  for (let ky = 0; ky < KH; ky++) {
+    for (let kx = 0; kx < KW; kx++) {
+      const base = (ky * DH * Wp + kx * DW) * C;
+      for (let ci = 0; ci < Cg; ci++) offs[k++] = base + ci;
+    }
+  }
+  for (; k < KKp; k++) offs[k] = offs[KK - 1];
+  return offs;
 }
 
 /**
- * Fills P[r, (ky*KW + kx)*Cg + ci] = x[n, iy, ix, c0 + ci] for the output pixels
- * p0 .. p0+rows-1 (flat over n, oy, ox), or 0 where (iy, ix) is outside the input.
+ * dyp[p, g*OCgp + o] = dy[p0 + p, g*OCg + o] for p < P, o < OCg; zero in the padding columns
+ * and in `extraRows` rows after P.
  */
-function im2col(
-  x: Float32Array, P: Float32Array, p0: number, rows: number, c0: number,
-  H: number, W: number, C: number, Cg: number, KH: number, KW: number,
-  SH: number, SW: number, DH: number, DW: number, PT: number, PL: number, OH: number, OW: number,
-): void {
-  let ox = p0 % OW;
-  let t = (p0 - ox) / OW;
-  let oy = t % OH;
-  let n = (t - oy) / OH;
-  for (let r = 0, dst = 0; r < rows; r++) {
-    const iy0 = oy * SH - PT;
-    const ix0 = ox * SW - PL;
-    for (let ky = 0; ky < KH; ky++) {
-      const iy = iy0 + ky * DH;
-      if (iy < 0 || iy >= H) {
-        P.fill(0, dst, dst + KW * Cg);
-        dst += KW * Cg;
-        continue;
-      }
-      const xRow = (n * H + iy) * W;
-      for (let kx = 0; kx < KW; kx++, dst += Cg) {
-        const ix = ix0 + kx * DW;
-        if (ix < 0 || ix >= W) {
-          P.fill(0, dst, dst + Cg);
-          continue;
-        }
-        const src = (xRow + ix) * C + c0 - dst;
-        for (let j = dst, jEnd = dst + Cg; j < jEnd; j++) P[j] = x[src + j];
-      }
-    }
-    if (++ox === OW) {
-      ox = 0;
-      if (++oy === OH) {
-        oy = 0;
-        n++;
-      }
+function packDy(dy: Float32Array, p0: number, P: number, G: number, OCg: number, OCgp: number, extraRows: number): Float64Array {
+  const ldd = G * OCgp;
+  const len = (P + extraRows) * ldd;
+  const dyp = scratchDy(len);
+  const OC = G * OCg;
+  if (OCgp === OCg) {
+    const d = -p0 * OC;
+    for (let j = p0 * OC, jEnd = (p0 + P) * OC; j < jEnd; j++) dyp[d + j] = dy[j];
+    dyp.fill(0, P * OC, len);
+    return dyp;
+  }
+  dyp.fill(0, 0, len);
+  for (let p = 0; p < P; p++) {
+    for (let g = 0; g < G; g++) {
+      const src = (p0 + p) * OC + g * OCg;
+      const d = p * ldd + g * OCgp - src;
+      for (let j = src, jEnd = src + OCg; j < jEnd; j++) dyp[d + j] = dy[j];
     }
   }
-}
-
-/** The adjoint of im2col: dx[n, iy, ix, c0 + ci] += D[r, (ky*KW + kx)*Cg + ci] for in-range (iy, ix). */
-function col2im(
-  D: Float32Array, dx: Float32Array, p0: number, rows: number, c0: number,
-  H: number, W: number, C: number, Cg: number, KH: number, KW: number,
-  SH: number, SW: number, DH: number, DW: number, PT: number, PL: number, OH: number, OW: number,
-): void {
-  let ox = p0 % OW;
-  let t = (p0 - ox) / OW;
-  let oy = t % OH;
-  let n = (t - oy) / OH;
-  for (let r = 0, src = 0; r < rows; r++) {
-    const iy0 = oy * SH - PT;
-    const ix0 = ox * SW - PL;
-    for (let ky = 0; ky < KH; ky++) {
-      const iy = iy0 + ky * DH;
-      if (iy < 0 || iy >= H) {
-        src += KW * Cg;
-        continue;
-      }
-      const xRow = (n * H + iy) * W;
-      for (let kx = 0; kx < KW; kx++, src += Cg) {
-        const ix = ix0 + kx * DW;
-        if (ix < 0 || ix >= W) continue;
-        const d = (xRow + ix) * C + c0 - src;
-        for (let j = src, jEnd = src + Cg; j < jEnd; j++) dx[d + j] += D[j];
-      }
-    }
-    if (++ox === OW) {
-      ox = 0;
-      if (++oy === OH) {
-        oy = 0;
-        n++;
-      }
-    }
-  }
+  return dyp;
 }
 
 /** y[n,oy,ox,o] = sum_{ky,kx,ci} x[n, oy*sH - pT + ky*dH, ox*sW - pL + kx*dW, g*Cg + ci] * w[ky,kx,ci,o]. */
@@ -126,24 +163,211 @@ export function conv2d(buffers: Float32Array[], ints: ArrayLike<number>, _floats
   const OH = ints[13] | 0, OW = ints[14] | 0, G = ints[15] | 0;
   const Cg = (C / G) | 0;
   const OCg = (OC / G) | 0;
-
-  if (Cg > 1) {
-    const KK = KH * KW * Cg;
-    const P = scratchPatches(PB * KK);
-    const total = N * OH * OW;
-    y.fill(0, 0, total * OC);
-    for (let p0 = 0; p0 < total; p0 += PB) {
-      const rows = total - p0 < PB ? total - p0 : PB;
-      for (let g = 0; g < G; g++) {
-        im2col(x, P, p0, rows, g * Cg, H, W, C, Cg, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW);
-        gemm(rows, OCg, KK, P, 0, KK, 1, w, g * OCg, OC, y, p0 * OC + g * OCg, OC);
-      }
-    }
+  if (Cg === 1 && G > 1) {
+    depthwiseForward(x, w, y, N, H, W, C, OC, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW, G);
     return;
   }
 
-  // One input channel per group: w is [KH, KW, 1, OC]; channel c feeds outputs c*OCg .. c*OCg + OCg - 1.
-  const acc = scratch64(OC);
+  const Hp = paddedRows(H, OH, KH, SH, DH, PT);
+  const Wp = paddedRows(W, OW, KW, SW, DW, PL);
+  const KK = KH * KW * Cg;
+
+  // The window as S runs of L contiguous elements of xp: whole rows of KW*C when the
+  // columns are adjacent and every channel belongs to the group, else runs of Cg channels.
+  // Runs shorter than MIN_RUN (LeNet's first layer: 5) go flat over the KK offsets instead.
+  const rows = G === 1 && DW === 1;
+  const L = rows ? KW * C : Cg;
+  const flat = L < MIN_RUN;
+  const S = flat ? KK : rows ? KH : KH * KW;
+  let seg: Int32Array;
+  if (flat) seg = windowOffsets(KH, KW, Cg, DH, DW, Wp, C, 1);
+  else {
+    if (segBuf.length < S) segBuf = new Int32Array(S);
+    seg = segBuf;
+    for (let s = 0; s < S; s++) {
+      const ky = rows ? s : (s / KW) | 0;
+      const kx = rows ? 0 : s - ky * KW;
+      seg[s] = (ky * DH * Wp + kx * DW) * C;
+    }
+  }
+
+  // wp[g][t][k][NR] = w[k, g*OCg + t*NR + j], zero past OCg.
+  const NR = tileWidth(OCg);
+  const oTiles = Math.ceil(OCg / NR);
+  const gStride = oTiles * KK * NR;
+  const wp = scratchW(G * gStride);
+  for (let g = 0; g < G; g++) {
+    for (let t = 0; t < oTiles; t++) {
+      for (let k = 0; k < KK; k++) {
+        const dst = g * gStride + (t * KK + k) * NR;
+        const src = k * OC + g * OCg + t * NR;
+        const cols = OCg - t * NR < NR ? OCg - t * NR : NR;
+        for (let j = 0; j < cols; j++) wp[dst + j] = w[src + j];
+        for (let j = cols; j < NR; j++) wp[dst + j] = 0;
+      }
+    }
+  }
+
+  const tBlock = Math.max(1, Math.floor(W_BLOCK / (KK * NR)));
+  const NB = imagesPerPass(N, Hp, Wp, C);
+  for (let n0 = 0; n0 < N; n0 += NB) {
+    const nc = N - n0 < NB ? N - n0 : NB;
+    const xp = padInput(x, n0, nc, H, W, C, PT, PL, Hp, Wp);
+    const P = nc * OH * OW;
+    const pb = pixelBases(nc, OH, OW, SH, SW, Hp, Wp, C);
+    const yBase = n0 * OH * OW * OC;
+    for (let g = 0; g < G; g++) {
+      const yCol = yBase + g * OCg;
+      for (let t0 = 0; t0 < oTiles; t0 += tBlock) {
+        const t1 = t0 + tBlock < oTiles ? t0 + tBlock : oTiles;
+        if (flat) {
+          if (NR === 6) convFwdO4x6(xp, pb, P, g * Cg, seg, S, L, wp, g * gStride, KK, t0, t1, OCg, y, OC, yCol);
+          else convFwdO4x4(xp, pb, P, g * Cg, seg, S, L, wp, g * gStride, KK, t0, t1, OCg, y, OC, yCol);
+        } else if (NR === 6) convFwd4x6(xp, pb, P, g * Cg, seg, S, L, wp, g * gStride, KK, t0, t1, OCg, y, OC, yCol);
+        else convFwd4x4(xp, pb, P, g * Cg, seg, S, L, wp, g * gStride, KK, t0, t1, OCg, y, OC, yCol);
+      }
+    }
+  }
+}
+
+/**
+ * dx = d(sum(y * dy))/dx: per group, tiles of 4 pixels x NR window offsets reduce dy against
+ * the transposed weights and scatter-add into the padded float64 image, whose interior is dx.
+ */
+export function conv2dBackwardInput(buffers: Float32Array[], ints: ArrayLike<number>, _floats: ArrayLike<number>): void {
+  const dy = buffers[0];
+  const w = buffers[1];
+  const dx = buffers[2];
+  const N = ints[0] | 0, H = ints[1] | 0, W = ints[2] | 0, C = ints[3] | 0, OC = ints[4] | 0;
+  const KH = ints[5] | 0, KW = ints[6] | 0, SH = ints[7] | 0, SW = ints[8] | 0;
+  const DH = ints[9] | 0, DW = ints[10] | 0, PT = ints[11] | 0, PL = ints[12] | 0;
+  const OH = ints[13] | 0, OW = ints[14] | 0, G = ints[15] | 0;
+  const Cg = (C / G) | 0;
+  const OCg = (OC / G) | 0;
+  if (Cg === 1 && G > 1) {
+    depthwiseBackwardInput(dy, w, dx, N, H, W, C, OC, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW, G);
+    return;
+  }
+
+  const Hp = paddedRows(H, OH, KH, SH, DH, PT);
+  const Wp = paddedRows(W, OW, KW, SW, DW, PL);
+  const KK = KH * KW * Cg;
+  const NR = tileWidth(KK);
+  const offs = windowOffsets(KH, KW, Cg, DH, DW, Wp, C, NR);
+  const kTiles = Math.ceil(KK / NR);
+
+  // wt[g][kTile][o][NR] = w[kTile*NR + j, g*OCg + o], zero past KK.
+  const gStride = kTiles * OCg * NR;
+  const wt = scratchW(G * gStride);
+  for (let g = 0; g < G; g++) {
+    for (let t = 0; t < kTiles; t++) {
+      for (let o = 0; o < OCg; o++) {
+        const dst = g * gStride + (t * OCg + o) * NR;
+        for (let j = 0, k = t * NR; j < NR; j++, k++) wt[dst + j] = k < KK ? w[k * OC + g * OCg + o] : 0;
+      }
+    }
+  }
+
+  const NB = imagesPerPass(N, Hp, Wp, C);
+  const rowLen = W * C;
+  for (let n0 = 0; n0 < N; n0 += NB) {
+    const nc = N - n0 < NB ? N - n0 : NB;
+    const xLen = nc * Hp * Wp * C;
+    const dxp = scratchXp(xLen);
+    dxp.fill(0, 0, xLen);
+    const P = nc * OH * OW;
+    const pb = pixelBases(nc, OH, OW, SH, SW, Hp, Wp, C);
+    // Zero rows after P: the padding pixels of the last tile add nothing.
+    const dyp = packDy(dy, n0 * OH * OW, P, G, OCg, OCg, MR);
+    for (let g = 0; g < G; g++) {
+      if (NR === 6) convBwdX4x6(dyp, OC, g * OCg, OCg, pb, P, g * Cg, offs, KK, wt, g * gStride, dxp);
+      else convBwdX4x4(dyp, OC, g * OCg, OCg, pb, P, g * Cg, offs, KK, wt, g * gStride, dxp);
+    }
+    // dx is the interior of dxp; what landed in the padding belongs to no input element.
+    for (let n = 0; n < nc; n++) {
+      for (let iy = 0; iy < H; iy++) {
+        const dst = ((n0 + n) * H + iy) * rowLen;
+        const d = ((n * Hp + iy + PT) * Wp + PL) * C - dst;
+        for (let j = dst, jEnd = dst + rowLen; j < jEnd; j++) dx[j] = dxp[d + j];
+      }
+    }
+  }
+}
+
+/**
+ * dw = d(sum(y * dy))/dw: dw[ky,kx,ci,o] = sum_{n,oy,ox} x[n,iy,ix,g*Cg+ci] * dy[n,oy,ox,o],
+ * per CHUNK pixels and group a pass of 4 window offsets x NR output-channel tiles, added into
+ * a float64 accumulator the size of dw.
+ */
+export function conv2dBackwardFilter(buffers: Float32Array[], ints: ArrayLike<number>, _floats: ArrayLike<number>): void {
+  const x = buffers[0];
+  const dy = buffers[1];
+  const dw = buffers[2];
+  const N = ints[0] | 0, H = ints[1] | 0, W = ints[2] | 0, C = ints[3] | 0, OC = ints[4] | 0;
+  const KH = ints[5] | 0, KW = ints[6] | 0, SH = ints[7] | 0, SW = ints[8] | 0;
+  const DH = ints[9] | 0, DW = ints[10] | 0, PT = ints[11] | 0, PL = ints[12] | 0;
+  const OH = ints[13] | 0, OW = ints[14] | 0, G = ints[15] | 0;
+  const Cg = (C / G) | 0;
+  const OCg = (OC / G) | 0;
+  if (Cg === 1 && G > 1) {
+    depthwiseBackwardFilter(x, dy, dw, N, H, W, C, OC, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW, G);
+    return;
+  }
+
+  const Hp = paddedRows(H, OH, KH, SH, DH, PT);
+  const Wp = paddedRows(W, OW, KW, SW, DW, PL);
+  const KK = KH * KW * Cg;
+  const offs = windowOffsets(KH, KW, Cg, DH, DW, Wp, C, MR);
+  const KKp = Math.ceil(KK / MR) * MR;
+  const NR = OCg % 8 === 0 ? 8 : tileWidth(OCg);
+  const oTiles = Math.ceil(OCg / NR);
+  const OCgp = oTiles * NR;
+  const ldd = G * OCgp;
+  const acc = scratchAcc(KKp * ldd);
+  acc.fill(0, 0, KKp * ldd);
+
+  const NB = imagesPerPass(N, Hp, Wp, C);
+  for (let n0 = 0; n0 < N; n0 += NB) {
+    const nc = N - n0 < NB ? N - n0 : NB;
+    const xp = padInput(x, n0, nc, H, W, C, PT, PL, Hp, Wp);
+    const P = nc * OH * OW;
+    const pb = pixelBases(nc, OH, OW, SH, SW, Hp, Wp, C);
+    const dyp = packDy(dy, n0 * OH * OW, P, G, OCg, OCgp, 0);
+    for (let p0 = 0; p0 < P; p0 += CHUNK) {
+      const p1 = p0 + CHUNK < P ? p0 + CHUNK : P;
+      for (let g = 0; g < G; g++) {
+        if (NR === 8) convBwdW4x8(xp, pb, p0, p1, g * Cg, offs, KK, dyp, ldd, g * OCgp, oTiles, acc, ldd, g * OCgp);
+        else if (NR === 6) convBwdW4x6(xp, pb, p0, p1, g * Cg, offs, KK, dyp, ldd, g * OCgp, oTiles, acc, ldd, g * OCgp);
+        else convBwdW4x4(xp, pb, p0, p1, g * Cg, offs, KK, dyp, ldd, g * OCgp, oTiles, acc, ldd, g * OCgp);
+      }
+    }
+  }
+  for (let k = 0; k < KK; k++) {
+    for (let g = 0; g < G; g++) {
+      const d = k * OC + g * OCg;
+      const s = k * ldd + g * OCgp - d;
+      for (let j = d, jEnd = d + OCg; j < jEnd; j++) dw[j] = acc[s + j];
+    }
+  }
+}
+
+// Depthwise convolutions (one input channel per group, any channel multiplier OCg): direct
+// loops innermost over contiguous channels with float64 accumulators.
+
+let dwAcc = new Float64Array(0);
+
+function scratchDwAcc(len: number): Float64Array {
+  if (dwAcc.length < len) dwAcc = new Float64Array(len);
+  return dwAcc;
+}
+
+function depthwiseForward(
+  x: Float32Array, w: Float32Array, y: Float32Array, N: number, H: number, W: number, C: number, OC: number,
+  KH: number, KW: number, SH: number, SW: number, DH: number, DW: number, PT: number, PL: number, OH: number, OW: number, G: number,
+): void {
+  // w is [KH, KW, 1, OC]; channel c feeds outputs c*OCg .. c*OCg + OCg - 1.
+  const OCg = (OC / G) | 0;
+  const acc = scratchDwAcc(OC);
   for (let n = 0; n < N; n++) {
     for (let oy = 0; oy < OH; oy++) {
       const iy0 = oy * SH - PT;
@@ -177,53 +401,14 @@ export function conv2d(buffers: Float32Array[], ints: ArrayLike<number>, _floats
   }
 }
 
-/**
- * dx = d(sum(y * dy))/dx. With Cg > 1: gemm against the transposed weights, then col2im.
- * Otherwise gathered per input pixel: every (ky, kx) whose output position (oy, ox) lands on
- * the stride grid and in range adds dot(dy[n,oy,ox,group], w[ky,kx,ci,group]).
- */
-export function conv2dBackwardInput(buffers: Float32Array[], ints: ArrayLike<number>, _floats: ArrayLike<number>): void {
-  const dy = buffers[0];
-  const w = buffers[1];
-  const dx = buffers[2];
-  const N = ints[0] | 0, H = ints[1] | 0, W = ints[2] | 0, C = ints[3] | 0, OC = ints[4] | 0;
-  const KH = ints[5] | 0, KW = ints[6] | 0, SH = ints[7] | 0, SW = ints[8] | 0;
-  const DH = ints[9] | 0, DW = ints[10] | 0, PT = ints[11] | 0, PL = ints[12] | 0;
-  const OH = ints[13] | 0, OW = ints[14] | 0, G = ints[15] | 0;
-  const Cg = (C / G) | 0;
+function depthwiseBackwardInput(
+  dy: Float32Array, w: Float32Array, dx: Float32Array, N: number, H: number, W: number, C: number, OC: number,
+  KH: number, KW: number, SH: number, SW: number, DH: number, DW: number, PT: number, PL: number, OH: number, OW: number, G: number,
+): void {
+  // Gathered per input pixel: every (ky, kx) whose output position (oy, ox) lands on the
+  // stride grid and in range adds dy[n,oy,ox,c*OCg + m] * w[ky,kx,0,c*OCg + m] over m.
   const OCg = (OC / G) | 0;
-
-  if (Cg > 1) {
-    // Per PB pixels and group: D[pixels, KK] = dy[pixels, group] * w_g^T, then dx += col2im(D).
-    // wT holds each group's weights transposed: wT[g][o][kk] = w[kk, g*OCg + o].
-    const KK = KH * KW * Cg;
-    const wT = scratchTile(G * OCg * KK);
-    for (let g = 0, t = 0; g < G; g++) {
-      for (let o = 0; o < OCg; o++) {
-        for (let kk = 0, j = g * OCg + o; kk < KK; kk++, j += OC, t++) wT[t] = w[j];
-      }
-    }
-    const D = scratchPatches(PB * KK);
-    const total = N * OH * OW;
-    dx.fill(0, 0, N * H * W * C);
-    for (let p0 = 0; p0 < total; p0 += PB) {
-      const rows = total - p0 < PB ? total - p0 : PB;
-      for (let g = 0; g < G; g++) {
-        D.fill(0, 0, rows * KK);
-        gemm(rows, KK, OCg, dy, p0 * OC + g * OCg, OC, 1, wT, g * OCg * KK, KK, D, 0, KK);
-        col2im(D, dx, p0, rows, g * Cg, H, W, C, Cg, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW);
-      }
-    }
-    return;
-  }
-
-  // One input channel per group: gathered per input pixel, dot products over contiguous
-  // output channels (elementwise products when OCg == 1).
-  const depthwise = OCg === 1;
-  const wTap = Cg * OC;
-  const OC2 = 2 * OC, OC3 = 3 * OC;
-  const acc = scratch64(C);
-
+  const acc = scratchDwAcc(C);
   for (let n = 0; n < N; n++) {
     for (let iy = 0; iy < H; iy++) {
       const ty0 = iy + PT;
@@ -245,38 +430,15 @@ export function conv2dBackwardInput(buffers: Float32Array[], ints: ArrayLike<num
             const ox = tx / SW;
             if (ox >= OW) continue;
             const yOff = (yRow + ox) * OC;
-            const wOff = (ky * KW + kx) * wTap;
-            if (depthwise) {
+            const wOff = (ky * KW + kx) * OC;
+            if (OCg === 1) {
               const d = yOff - wOff;
               for (let j = wOff, jEnd = wOff + OC, a = 0; j < jEnd; j++, a++) acc[a] += dy[d + j] * w[j];
-              continue;
-            }
-            for (let g = 0; g < G; g++) {
-              const gOC = g * OCg;
-              const aBase = g * Cg;
-              let wr = wOff + gOC; // w[ky,kx,ci,g*OCg], starting at ci = 0
-              const d = yOff + gOC - wr; // dy index of w index j at ci = 0
-              let ci = 0;
-              for (; ci + 3 < Cg; ci += 4, wr += 4 * OC) {
-                let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                const dd = d - ci * OC;
-                for (let j = wr, jEnd = wr + OCg; j < jEnd; j++) {
-                  const g0 = dy[dd + j];
-                  s0 += g0 * w[j];
-                  s1 += g0 * w[j + OC];
-                  s2 += g0 * w[j + OC2];
-                  s3 += g0 * w[j + OC3];
-                }
-                acc[aBase + ci] += s0;
-                acc[aBase + ci + 1] += s1;
-                acc[aBase + ci + 2] += s2;
-                acc[aBase + ci + 3] += s3;
-              }
-              for (; ci < Cg; ci++, wr += OC) {
-                let s0 = 0;
-                const dd = d - ci * OC;
-                for (let j = wr, jEnd = wr + OCg; j < jEnd; j++) s0 += dy[dd + j] * w[j];
-                acc[aBase + ci] += s0;
+            } else {
+              for (let c = 0, j = 0; c < C; c++) {
+                let s = 0;
+                for (const jEnd = j + OCg; j < jEnd; j++) s += dy[yOff + j] * w[wOff + j];
+                acc[c] += s;
               }
             }
           }
@@ -287,67 +449,38 @@ export function conv2dBackwardInput(buffers: Float32Array[], ints: ArrayLike<num
   }
 }
 
-/**
- * dw = d(sum(y * dy))/dw: dw[ky,kx,ci,o] = sum_{n,oy,ox} x[n,iy,ix,g*Cg+ci] * dy[n,oy,ox,o],
- * summed in a float64 accumulator the size of dw.
- */
-export function conv2dBackwardFilter(buffers: Float32Array[], ints: ArrayLike<number>, _floats: ArrayLike<number>): void {
-  const x = buffers[0];
-  const dy = buffers[1];
-  const dw = buffers[2];
-  const N = ints[0] | 0, H = ints[1] | 0, W = ints[2] | 0, C = ints[3] | 0, OC = ints[4] | 0;
-  const KH = ints[5] | 0, KW = ints[6] | 0, SH = ints[7] | 0, SW = ints[8] | 0;
-  const DH = ints[9] | 0, DW = ints[10] | 0, PT = ints[11] | 0, PL = ints[12] | 0;
-  const OH = ints[13] | 0, OW = ints[14] | 0, G = ints[15] | 0;
-  const Cg = (C / G) | 0;
+function depthwiseBackwardFilter(
+  x: Float32Array, dy: Float32Array, dw: Float32Array, N: number, H: number, W: number, C: number, OC: number,
+  KH: number, KW: number, SH: number, SW: number, DH: number, DW: number, PT: number, PL: number, OH: number, OW: number, G: number,
+): void {
+  // dw[ky,kx,0,o] = sum over pixels of x[.., o / OCg] * dy[.., o], in float64.
   const OCg = (OC / G) | 0;
-  const wLen = KH * KW * Cg * OC;
-  const acc = scratch64(wLen);
+  const wLen = KH * KW * OC;
+  const acc = scratchDwAcc(wLen);
   acc.fill(0, 0, wLen);
-
-  if (Cg > 1) {
-    // Per PB pixels and group: T[KK, OCg] = P^T * dy[pixels, group], then acc += T.
-    const KK = KH * KW * Cg;
-    const P = scratchPatches(PB * KK);
-    const T = scratchTile(KK * OCg);
-    const total = N * OH * OW;
-    for (let p0 = 0; p0 < total; p0 += PB) {
-      const rows = total - p0 < PB ? total - p0 : PB;
-      for (let g = 0; g < G; g++) {
-        im2col(x, P, p0, rows, g * Cg, H, W, C, Cg, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW);
-        T.fill(0, 0, KK * OCg);
-        gemm(KK, OCg, rows, P, 0, 1, KK, dy, p0 * OC + g * OCg, OC, T, 0, OCg);
-        for (let kk = 0, t = 0; kk < KK; kk++) {
-          for (let j = kk * OC + g * OCg, jEnd = j + OCg; j < jEnd; j++, t++) acc[j] += T[t];
-        }
-      }
-    }
-  } else {
-    // One input channel per group: dw[ky,kx,0,o] += x[.., o / OCg] * dy[.., o].
-    for (let n = 0; n < N; n++) {
-      for (let oy = 0; oy < OH; oy++) {
-        const iy0 = oy * SH - PT;
-        for (let ox = 0; ox < OW; ox++) {
-          const ix0 = ox * SW - PL;
-          const yOff = ((n * OH + oy) * OW + ox) * OC;
-          for (let ky = 0; ky < KH; ky++) {
-            const iy = iy0 + ky * DH;
-            if (iy < 0 || iy >= H) continue;
-            const xRow = (n * H + iy) * W;
-            for (let kx = 0; kx < KW; kx++) {
-              const ix = ix0 + kx * DW;
-              if (ix < 0 || ix >= W) continue;
-              const xOff = (xRow + ix) * C;
-              const wOff = (ky * KW + kx) * OC;
-              const d = yOff - wOff;
-              if (OCg === 1) {
-                const dxw = xOff - wOff;
-                for (let j = wOff, jEnd = wOff + OC; j < jEnd; j++) acc[j] += x[dxw + j] * dy[d + j];
-              } else {
-                for (let g = 0, j = wOff; g < G; g++) {
-                  const xv = x[xOff + g];
-                  for (const jEnd = j + OCg; j < jEnd; j++) acc[j] += xv * dy[d + j];
-                }
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      const iy0 = oy * SH - PT;
+      for (let ox = 0; ox < OW; ox++) {
+        const ix0 = ox * SW - PL;
+        const yOff = ((n * OH + oy) * OW + ox) * OC;
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = iy0 + ky * DH;
+          if (iy < 0 || iy >= H) continue;
+          const xRow = (n * H + iy) * W;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ix0 + kx * DW;
+            if (ix < 0 || ix >= W) continue;
+            const xOff = (xRow + ix) * C;
+            const wOff = (ky * KW + kx) * OC;
+            const d = yOff - wOff;
+            if (OCg === 1) {
+              const dxw = xOff - wOff;
+              for (let j = wOff, jEnd = wOff + OC; j < jEnd; j++) acc[j] += x[dxw + j] * dy[d + j];
+            } else {
+              for (let g = 0, j = wOff; g < G; g++) {
+                const xv = x[xOff + g];
+                for (const jEnd = j + OCg; j < jEnd; j++) acc[j] += xv * dy[d + j];
               }
             }
           }

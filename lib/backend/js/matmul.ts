@@ -1,40 +1,22 @@
 /**
- * matmul: c[M,N] = op(a) * op(b) (see ../kernels.ts). Cache-blocked i-k-j loops over
- * Float32Array with a 4 x 4 (rows of c x rows of b) register tile, so the innermost loop runs
- * over contiguous columns of b and c. A transposed b is first copied into a reusable [K,N]
- * scratch so every case shares the same core (`gemm`, also used by conv2d).
+ * matmul: c[M,N] = op(a) * op(b) (see ../kernels.ts). Both operands are repacked into float64
+ * panels (A as [M/4][K][4], B as [N/NR][K][NR], transposition folded into the packing, zero
+ * padded) and multiplied by the register-tiled micro-kernels of ./tiles, 4 x NR accumulators
+ * held in locals over the whole depth. Depth is blocked by KC and rows by MC so the panels stay
+ * in cache on large products.
+ *
+ * `gemm` (cache-blocked i-k-j loops over Float32Array with a 4 x 4 register tile, accumulating
+ * into c) is the older core, still used by conv3d.
  */
+import { gemm4x4, gemm4x8 } from './tiles';
 
 /** Column block of b/c (floats) and depth block of k: a BK x BJ panel of b stays in L2. */
 const BJ = 256;
 const BK = 128;
-/** Tile edge for the blocked transpose of b. */
-const BT = 32;
-
-let scratch = new Float32Array(0);
-
-function scratchF32(len: number): Float32Array {
-  if (scratch.length < len) scratch = new Float32Array(len);
-  return scratch;
-}
-
-/** dst[K,N] = src^T with src stored [N,K]. */
-function transposeInto(src: Float32Array, dst: Float32Array, n: number, k: number): void {
-  for (let j0 = 0; j0 < n; j0 += BT) {
-    const j1 = j0 + BT < n ? j0 + BT : n;
-    for (let k0 = 0; k0 < k; k0 += BT) {
-      const k1 = k0 + BT < k ? k0 + BT : k;
-      for (let j = j0; j < j1; j++) {
-        const srcRow = j * k;
-        for (let kk = k0; kk < k1; kk++) dst[kk * n + j] = src[srcRow + kk];
-      }
-    }
-  }
-}
 
 /**
  * c(i,j) += sum_k a(i,k) * b(k,j) for i < M, j < N, k < K, where a(i,k) = a[aOff + i*aI + k*aK],
- * b(k,j) = b[bOff + k*ldb + j] and c(i,j) = c[cOff + i*ldc + j]. Shared with conv2d.
+ * b(k,j) = b[bOff + k*ldb + j] and c(i,j) = c[cOff + i*ldc + j]. Used by conv3d.
  */
 export function gemm(
   M: number, N: number, K: number,
@@ -114,24 +96,70 @@ export function gemm(
   }
 }
 
+/** Depth block: a KC-deep B panel of NR columns stays in L1. */
+const KC = 512;
+/** Row block: an MC x KC block of packed A stays in L2. */
+const MC = 128;
+/** Column block: bounds the packed B block (KC x NC doubles) on wide products. */
+const NC = 1024;
+
+let aPack = new Float64Array(0);
+let bPack = new Float64Array(0);
+
 export function matmul(buffers: Float32Array[], ints: ArrayLike<number>, _floats: ArrayLike<number>): void {
   const a = buffers[0];
+  const b = buffers[1];
   const c = buffers[2];
   const M = ints[0] | 0;
   const N = ints[1] | 0;
   const K = ints[2] | 0;
   const transA = ints[3] !== 0;
   const transB = ints[4] !== 0;
-
-  let b = buffers[1];
-  if (transB) {
-    const t = scratchF32(K * N);
-    transposeInto(b, t, N, K);
-    b = t;
-  }
-  // a(i,k) = a[i * aI + k * aK]
+  // Eight columns per tile when that wastes no more padding than four.
+  const NR = ((N + 7) >> 3) << 3 === ((N + 3) >> 2) << 2 ? 8 : 4;
+  const kcMax = K < KC ? K : KC;
+  const ncMax = N < NC ? Math.ceil(N / NR) * NR : NC;
+  if (bPack.length < ncMax * kcMax) bPack = new Float64Array(ncMax * kcMax);
+  const mcMax = M < MC ? ((M + 3) >> 2) << 2 : MC;
+  if (aPack.length < mcMax * kcMax) aPack = new Float64Array(mcMax * kcMax);
+  const ap = aPack;
+  const bp = bPack;
+  // A(i, k) = a[i * aI + k * aK]; B(k, j) = b[k * bK + j * bJ].
   const aI = transA ? 1 : K;
   const aK = transA ? M : 1;
-  c.fill(0, 0, M * N);
-  gemm(M, N, K, a, 0, aI, aK, b, 0, N, c, 0, N);
+  const bK = transB ? 1 : N;
+  const bJ = transB ? K : 1;
+
+  for (let n0 = 0; n0 < N; n0 += NC) {
+    const nc = N - n0 < NC ? N - n0 : NC;
+    const nTiles = ((nc + NR - 1) / NR) | 0;
+    for (let k0 = 0; k0 < K; k0 += KC) {
+      const kc = K - k0 < KC ? K - k0 : KC;
+      // bp[t][k][NR] = B(k0 + k, n0 + t*NR + j), zero past N.
+      for (let t = 0, dst = 0; t < nTiles; t++) {
+        const j0 = n0 + t * NR;
+        const cols = N - j0 < NR ? N - j0 : NR;
+        for (let k = 0; k < kc; k++, dst += NR) {
+          const src = (k0 + k) * bK + j0 * bJ;
+          for (let j = 0; j < cols; j++) bp[dst + j] = b[src + j * bJ];
+          for (let j = cols; j < NR; j++) bp[dst + j] = 0;
+        }
+      }
+      for (let m0 = 0; m0 < M; m0 += MC) {
+        const mc = M - m0 < MC ? M - m0 : MC;
+        // ap[tile][k][4] = A(m0 + tile*4 + i, k0 + k), zero past M.
+        for (let i0 = 0, dst = 0; i0 < mc; i0 += 4) {
+          const rows = mc - i0 < 4 ? mc - i0 : 4;
+          for (let k = 0; k < kc; k++, dst += 4) {
+            const src = (m0 + i0) * aI + (k0 + k) * aK;
+            for (let i = 0; i < rows; i++) ap[dst + i] = a[src + i * aI];
+            for (let i = rows; i < 4; i++) ap[dst + i] = 0;
+          }
+        }
+        // The first depth block stores, later ones add to c.
+        if (NR === 8) gemm4x8(ap, bp, kc, mc, nc, c, N, m0 * N + n0, k0 > 0);
+        else gemm4x4(ap, bp, kc, mc, nc, c, N, m0 * N + n0, k0 > 0);
+      }
+    }
+  }
 }

@@ -1,0 +1,57 @@
+// AVX-512 micro-kernel: a 14x32 tile of C in 28 zmm accumulators (of 32); per k step two
+// vector loads of B, fourteen broadcasts of A, 28 FMAs, which keeps both FMA ports busy
+// while the loads fit the two load ports. Compiled with -mavx512f -mavx512bw -mavx512vl
+// -mavx512dq -mfma only (native/sources.json); include nothing that could instantiate
+// shared inline code.
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace convkit {
+
+void sgemm_14x32__avx512(int64_t k, const float* a, int64_t a_row_stride, int64_t a_k_stride, const float* b_panel,
+                         float* c, int64_t ldc, bool accumulate) {
+  constexpr int kRows = 14;
+  // Warm the C tile's cache lines while the k loop runs; the stores come last.
+#pragma GCC unroll 14
+  for (int i = 0; i < kRows; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
+  __m512 acc[kRows][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < kRows; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+
+  // Rows in groups of three from five base pointers plus 0, 1 or 2 row strides: the
+  // addressing modes do the rest, so the loop moves five pointers per k step, not 14.
+  const float* base[5];
+#pragma GCC unroll 5
+  for (int g = 0; g < 5; ++g) base[g] = a + 3 * g * a_row_stride;
+  // Two k steps per iteration: fewer loop µops, and the next step's loads issue early.
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < k; ++p, b_panel += 32) {
+    const __m512 b0 = _mm512_load_ps(b_panel);
+    const __m512 b1 = _mm512_load_ps(b_panel + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < kRows; ++i) {
+      const __m512 a_value = _mm512_set1_ps(base[i / 3][(i % 3) * a_row_stride]);
+      acc[i][0] = _mm512_fmadd_ps(a_value, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a_value, b1, acc[i][1]);
+    }
+#pragma GCC unroll 5
+    for (int g = 0; g < 5; ++g) base[g] += a_k_stride;
+  }
+
+#pragma GCC unroll 14
+  for (int i = 0; i < kRows; ++i) {
+    float* c_row = c + i * ldc;
+    if (accumulate) {
+      acc[i][0] = _mm512_add_ps(_mm512_loadu_ps(c_row), acc[i][0]);
+      acc[i][1] = _mm512_add_ps(_mm512_loadu_ps(c_row + 16), acc[i][1]);
+    }
+    _mm512_storeu_ps(c_row, acc[i][0]);
+    _mm512_storeu_ps(c_row + 16, acc[i][1]);
+  }
+}
+
+}  // namespace convkit

@@ -1,0 +1,31 @@
+// What kernels see of the thread pool (native/runtime/thread_pool.cc): a static split of
+// a range over the pool's threads. The split depends only on `count` and thread_count(),
+// so a kernel that keeps its reduction order inside chunks gives the same bits every run.
+#pragma once
+
+#include <cstdint>
+
+namespace convkit {
+
+// Processes items [begin, end); `context` carries the kernel's arguments.
+using ParallelTask = void (*)(void* context, int64_t begin, int64_t end);
+
+// Runs task over chunk t = [count*t/T, count*(t+1)/T) for t < T = thread_count(), the
+// caller taking chunk 0, and returns when all are done. Empty chunks are not run. When
+// another region holds the pool (a second addon instance, or a nested call), the caller
+// runs the same chunks itself, in order.
+void parallel_for(int64_t count, ParallelTask task, void* context);
+
+// Threads a parallel_for uses, the caller included (CONVKIT_NUM_THREADS, else the CPUs
+// this process may run on).
+int thread_count();
+
+// The same with a callable body(begin, end); no allocation per call.
+template <typename Body>
+void parallel_for(int64_t count, const Body& body) {
+  parallel_for(
+      count, [](void* context, int64_t begin, int64_t end) { (*static_cast<const Body*>(context))(begin, end); },
+      const_cast<void*>(static_cast<const void*>(&body)));
+}
+
+}  // namespace convkit
