@@ -7,9 +7,9 @@
  *   npx ts-node --transpile-only bench/js-kernels.ts [--reps N]
  *
  * Each row runs the kernel once to warm up (JIT), then `reps` times; it reports the best and
- * the median wall time and the GFLOP/s of the best (2 flops per multiply-add; a backward pass
- * counts the same flops as the forward). The machine is shared, so the best is the steadier
- * figure; compare rows from the same run.
+ * the median wall time, the best process CPU time (steadier than wall time on a shared machine)
+ * and the GFLOP/s of the best wall time (2 flops per multiply-add; a backward pass counts the
+ * same flops as the forward). Compare rows from the same run.
  */
 import { JS_KERNELS } from '../lib/backend/js';
 
@@ -31,18 +31,23 @@ interface Row {
   flops: number;
   best: number;
   median: number;
+  cpu: number;
 }
 
 function measure(name: string, flops: number, run: () => void, reps = REPS): Row {
   run();
   const times: number[] = [];
+  let cpu = Infinity;
   for (let r = 0; r < reps; r++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     run();
     times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu = Math.min(cpu, (c.user + c.system) / 1000);
   }
   times.sort((a, b) => a - b);
-  return { name, flops, best: times[0], median: times[times.length >> 1] };
+  return { name, flops, best: times[0], median: times[times.length >> 1], cpu };
 }
 
 function matmulRow(m: number, n: number, k: number, transA: number, transB: number): Row {
@@ -92,10 +97,11 @@ function main(): void {
   rows.push(...convRows('LeNet conv2 N64 C6 14x14 K16 5x5 valid', convInts(64, 14, 14, 6, 16, 5, false)));
 
   const width = Math.max(...rows.map((r) => r.name.length));
-  console.log(`${'kernel'.padEnd(width)}  ${'best ms'.padStart(9)}  ${'median ms'.padStart(9)}  ${'GFLOP/s'.padStart(7)}`);
+  console.log(`${'kernel'.padEnd(width)}  ${'best ms'.padStart(9)}  ${'median ms'.padStart(9)}  ${'cpu ms'.padStart(9)}  ${'GFLOP/s'.padStart(7)}`);
   for (const r of rows) {
     const gflops = r.flops / (r.best * 1e6);
-    console.log(`${r.name.padEnd(width)}  ${r.best.toFixed(2).padStart(9)}  ${r.median.toFixed(2).padStart(9)}  ${gflops.toFixed(2).padStart(7)}`);
+    const cells = [r.best, r.median, r.cpu].map((v) => v.toFixed(2).padStart(9)).join('  ');
+    console.log(`${r.name.padEnd(width)}  ${cells}  ${gflops.toFixed(2).padStart(7)}`);
   }
 }
 

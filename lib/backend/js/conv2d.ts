@@ -9,10 +9,10 @@
  *   forward:         y[p, o]   = sum_k xp[pbase[p] + offs[k]] * w[k, o]
  *   filter gradient: dw[k, o]  = sum_p xp[pbase[p] + offs[k]] * dy[p, o]
  *   input gradient:  dxp[pbase[p] + offs[k]] += sum_o dy[p, o] * w[k, o]
- * each computed by a register-tiled micro-kernel of ./tiles (4 x 4 or 4 x 6 accumulators held
- * in locals, float64 throughout, weights and dy repacked into float64 tile panels). The tile
- * width, 4 or 6, is picked per call to waste the fewest padded columns (LeNet's first layer has
- * 6 output channels, its second layer 150-long windows). Groups run one after another on
+ * each computed by a register-tiled micro-kernel of ./tiles (4 x 4, 4 x 6 or 4 x 8 sums held in
+ * locals, float64 throughout, weights and dy repacked into float64 tile panels). The tile width
+ * is picked per call to waste the fewest padded columns (LeNet's first layer has 6 output
+ * channels and 25-long windows, its second 16 and 150). Groups run one after another on
  * offset views; batches whose padded copy would pass XP_BUDGET doubles go through in groups of
  * whole images, so the scratch stays bounded. Depthwise convolutions (one input channel per
  * group, G > 1) keep direct loops innermost over contiguous channels. Sums are float64 until
@@ -28,7 +28,7 @@ const CHUNK = 256;
 const W_BLOCK = 16384;
 /** Shortest contiguous window run worth an inner loop of its own in the forward tiles. */
 const MIN_RUN = 8;
-/** Doubles of padded input per pass: larger batches go through in groups of whole images. */
+/** Doubles of padded input (or of repacked dy) per pass: larger batches go through in groups of whole images. */
 const XP_BUDGET = 1 << 20;
 
 let xpBuf = new Float64Array(0);
@@ -69,9 +69,10 @@ function paddedRows(H: number, OH: number, KH: number, SH: number, DH: number, P
   return reach > PT + H ? reach : PT + H;
 }
 
-/** Images per pass: as many as fit XP_BUDGET doubles of padded input, at least one. */
-function imagesPerPass(N: number, Hp: number, Wp: number, C: number): number {
-  const n = Math.floor(XP_BUDGET / (Hp * Wp * C));
+/** Images per pass: as many as fit XP_BUDGET doubles of padded input and of dy, at least one. */
+function imagesPerPass(N: number, Hp: number, Wp: number, C: number, OH: number, OW: number, OC: number): number {
+  const perImage = Math.max(Hp * Wp * C, OH * OW * OC);
+  const n = Math.floor(XP_BUDGET / perImage);
   return n < 1 ? 1 : n < N ? n : N;
 }
 
@@ -209,7 +210,7 @@ export function conv2d(buffers: Float32Array[], ints: ArrayLike<number>, _floats
   }
 
   const tBlock = Math.max(1, Math.floor(W_BLOCK / (KK * NR)));
-  const NB = imagesPerPass(N, Hp, Wp, C);
+  const NB = imagesPerPass(N, Hp, Wp, C, OH, OW, OC);
   for (let n0 = 0; n0 < N; n0 += NB) {
     const nc = N - n0 < NB ? N - n0 : NB;
     const xp = padInput(x, n0, nc, H, W, C, PT, PL, Hp, Wp);
@@ -268,7 +269,7 @@ export function conv2dBackwardInput(buffers: Float32Array[], ints: ArrayLike<num
     }
   }
 
-  const NB = imagesPerPass(N, Hp, Wp, C);
+  const NB = imagesPerPass(N, Hp, Wp, C, OH, OW, OC);
   const rowLen = W * C;
   for (let n0 = 0; n0 < N; n0 += NB) {
     const nc = N - n0 < NB ? N - n0 : NB;
@@ -326,7 +327,7 @@ export function conv2dBackwardFilter(buffers: Float32Array[], ints: ArrayLike<nu
   const acc = scratchAcc(KKp * ldd);
   acc.fill(0, 0, KKp * ldd);
 
-  const NB = imagesPerPass(N, Hp, Wp, C);
+  const NB = imagesPerPass(N, Hp, Wp, C, OH, OW, OC);
   for (let n0 = 0; n0 < N; n0 += NB) {
     const nc = N - n0 < NB ? N - n0 : NB;
     const xp = padInput(x, n0, nc, H, W, C, PT, PL, Hp, Wp);
