@@ -10,6 +10,7 @@ import { JS_KERNELS } from '../lib/backend/js';
 import { erf as jsErf, erfc as jsErfc } from '../lib/backend/js/activation';
 import { ACTIVATION_KINDS, ActivationKind, KERNELS, KernelName, checkKernelCall, kernelId } from '../lib/backend/kernels';
 import { loadAddon } from '../lib/backend/native';
+import { dot, expectClose, mulberry32, numericGrad, rand } from './helpers/numeric';
 
 const loaded = loadAddon();
 if (!('addon' in loaded)) throw new Error(`these tests need the native addon: ${loaded.error}`);
@@ -33,23 +34,6 @@ const backends: TestBackend[] = [
 function call(be: TestBackend, name: KernelName, bufs: Float32Array[], ints: number[], floats: number[] = []): void {
   checkKernelCall(KERNELS[kernelId(name)], bufs, ints, floats.length);
   be.run(name, bufs, ints, floats);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function rand(n: number, rng: () => number, lo = -1, hi = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng();
-  return a;
 }
 
 /** n distinct values, pairwise at least `gap` apart, shuffled; for max-pool (no ties). */
@@ -79,48 +63,10 @@ function out(n: number): Float32Array {
   return new Float32Array(n).fill(GARBAGE);
 }
 
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what = ''): void {
-  expect(got.length).toBe(want.length);
-  let worst = 0;
-  let worstAt = -1;
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i]));
-    if (!(err <= worst)) {
-      worst = err;
-      worstAt = i;
-    }
-  }
-  if (!(worst <= tol)) {
-    throw new Error(`${what}: element ${worstAt}: got ${got[worstAt]}, want ${want[worstAt]} (scaled error ${worst} > ${tol})`);
-  }
-}
-
 function expectFinite(a: ArrayLike<number>, what: string): void {
   for (let i = 0; i < a.length; i++) {
     if (!Number.isFinite(a[i])) throw new Error(`${what}: element ${i} is ${a[i]}`);
   }
-}
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
-
-/** Central finite differences of f at x (x is copied to float64 and perturbed there). */
-function numericGrad(f: (x: Float64Array) => number, x0: ArrayLike<number>, eps: number): Float64Array {
-  const x = Float64Array.from(x0);
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    x[i] = v + eps;
-    const fp = f(x);
-    x[i] = v - eps;
-    const fm = f(x);
-    x[i] = v;
-    g[i] = (fp - fm) / (2 * eps);
-  }
-  return g;
 }
 
 function f32(a: ArrayLike<number>): Float32Array {
