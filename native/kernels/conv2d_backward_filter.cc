@@ -1,9 +1,9 @@
 // conv2d filter gradient: dw[ky,kx,ci,o] = sum_{n,oy,ox} x[n,iy,ix,g*Cg+ci] * dy[n,oy,ox,o],
 // over in-range input positions only (padding reads as zero). Lowered to GEMM per group
-// (conv2d_im2col.h): dw_g += columns_g^T * dy_g chunk by chunk, with x itself as the
-// columns for a 1x1 stride-1 unpadded conv. Depthwise-like shapes keep the direct loops.
-// Threads split the batch, each summing into its own partial dw; the partials are added
-// in a fixed order, so one thread count always gives the same bits.
+// (conv2d_im2col.h), summed transposed: dw_g^T += dy_g^T * columns_g chunk by chunk, with
+// x itself as the columns for a 1x1 stride-1 unpadded conv. Depthwise-like shapes keep
+// the direct loops. Threads split the batch, each summing into its own partial dw; the
+// partials are added in a fixed order, so one thread count always gives the same bits.
 #include <algorithm>
 #include <cstring>
 
@@ -16,6 +16,9 @@
 namespace convkit {
 
 namespace {
+
+// Below this many dw elements, summing the partials costs less than waking the pool.
+constexpr int64_t kMinParallelReduce = int64_t{1} << 14;
 
 // dst[i] += scale * src[i]: the contiguous inner loop g++ vectorises. restrict on the
 // parameters (not locals) is what lets g++ skip its runtime aliasing check.
@@ -187,13 +190,18 @@ void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* d
     });
     // dw += partial 1, partial 2, ... in that order for every element.
     if (slots > 1) {
-      parallel_for(dw_len, [&](int64_t begin, int64_t end) {
+      auto reduce = [&](int64_t begin, int64_t end) {
         for (int slot = 1; slot < slots; ++slot) {
           const float* __restrict partial = partials + (slot - 1) * dw_len;
           float* __restrict out = dw;
           for (int64_t index = begin; index < end; ++index) out[index] += partial[index];
         }
-      });
+      };
+      if (dw_len >= kMinParallelReduce) {
+        parallel_for(dw_len, reduce);
+      } else {
+        reduce(0, dw_len);
+      }
     }
     return;
   }
@@ -211,7 +219,7 @@ void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* d
   }
   // dw[kk][g*OCg + o] = sum over slots, in slot order, of dwt_slot[g][o][kk].
   const int group_out = lowering.group_out, depth = lowering.depth;
-  parallel_for(depth, [&](int64_t begin, int64_t end) {
+  auto transpose_reduce = [&](int64_t begin, int64_t end) {
     for (int64_t kk = begin; kk < end; ++kk) {
       float* dw_row = dw + kk * s.oc;
       for (int column = 0; column < s.oc; ++column) {
@@ -222,7 +230,12 @@ void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* d
         dw_row[column] = sum;
       }
     }
-  });
+  };
+  if (dw_len >= kMinParallelReduce) {
+    parallel_for(depth, transpose_reduce);
+  } else {
+    transpose_reduce(0, depth);
+  }
 }
 
 }  // namespace convkit

@@ -39,6 +39,14 @@ static_assert(every_tile_fits(), "a micro-kernel's tile exceeds the edge scratch
 
 inline int round_up(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
 
+// The k block for a sum of length k: at most config.kc, split evenly (k = 512 with kc = 384
+// makes two blocks of 256, not 384 + 128, whose short block would pay the C-tile and
+// packing overheads for little work).
+inline int k_block(const SgemmConfig& config, int k) {
+  const int blocks = (k + config.kc - 1) / config.kc;
+  return (k + blocks - 1) / blocks;
+}
+
 // Copies one micro-panel of MR rows of a transposed A: panel[p*MR + i] = src[p*lda + i],
 // MR contiguous floats per p, a fixed-size copy the compiler inlines.
 template <int MR>
@@ -94,9 +102,10 @@ void copy_a_rows(const float* __restrict src, int64_t lda, int rows, int depth, 
   for (int i = rows; i < padded_rows; ++i) std::memset(dst + i * ld, 0, sizeof(float) * depth);
 }
 
-// Rows of A this far apart (a multiple of 2 KiB) share L1 sets, and mr of them would
-// evict each other: such an A is copied to a padded stride instead of read in place.
-inline bool rows_alias_in_l1(int64_t row_stride) { return row_stride % 512 == 0; }
+// Rows of A a multiple of 4 KiB apart all fall in the same L1 sets, and mr of them (more
+// than L1's 8 or 12 ways) would evict each other: such an A is copied to a padded stride
+// instead of read in place. (2 KiB apart splits them over two sets, which measured fine.)
+inline bool rows_alias_in_l1(int64_t row_stride) { return row_stride % 1024 == 0; }
 
 // A row stride of at least `depth` floats that is a whole number of cache lines and does
 // not alias in L1.
@@ -227,7 +236,7 @@ void sgemm_blocked(const SgemmConfig& config, const GemmArgs& g) {
   }
   const SgemmKernel& kernel = config.kernel;
   const int mr = kernel.mr, nr = kernel.nr;
-  const int kc = std::min(config.kc, g.k);
+  const int kc = k_block(config, g.k);
   const int mc = std::min(config.mc, round_up(g.m, mr));
   const int nc = std::min(config.nc, round_up(g.n, nr));
   const ALayout layout = g.trans_a ? ALayout::kPanels
@@ -419,8 +428,9 @@ size_t sgemm_packed_b_size(const SgemmConfig& config, int n, int k) {
 void sgemm_pack_b(const SgemmConfig& config, int n, int k, const float* b, int ldb, bool trans_b, float* packed_b) {
   // Block pc (kb rows of op(b)) starts at pc * round_up(n, nr); its panels at q * nr * kb.
   const int64_t row_len = round_up(n, config.kernel.nr);
-  for (int pc = 0; pc < k; pc += config.kc) {
-    const int kb = std::min(config.kc, k - pc);
+  const int kc = k_block(config, k);
+  for (int pc = 0; pc < k; pc += kc) {
+    const int kb = std::min(kc, k - pc);
     pack_b(b, ldb, trans_b, pc, kb, 0, n, config.kernel.nr, packed_b + pc * row_len);
   }
 }

@@ -134,6 +134,9 @@ void check_config(const SgemmConfig& config, bool parallel, const std::string& l
     check_shape(config, parallel, label, 513, 67, 513, 1);
     check_shape(config, parallel, label, 45, 513, 257, 0);
     check_shape(config, parallel, label, 513, 513, 31, 3);
+    // Rows of A 4 KiB apart (lda 1024 or 2048) are copied to a padded stride, not read in place.
+    check_shape(config, parallel, label, 37, 45, 1024, 0);
+    check_shape(config, parallel, label, 29, 70, 2000, 48);
   }
   std::printf("%s %s: %d cases, %d failed\n", failed_count == failed_before ? "PASS" : "FAIL", label.c_str(),
               passed_count - passed_before + failed_count - failed_before, failed_count - failed_before);
