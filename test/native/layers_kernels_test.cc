@@ -18,9 +18,16 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "kernels.h"
 
 namespace {
+
+using convkit_test::check_true;
+using convkit_test::failed_count;
+using convkit_test::passed_count;
+using convkit_test::record;
+using convkit_test::relative_error;
 
 using convkit::ActivationKind;
 using convkit::Conv3dShape;
@@ -36,35 +43,8 @@ constexpr double kHandTolerance = 1e-6;
 // A value written into outputs before each call: kernels must overwrite it.
 constexpr float kGarbage = 123.0f;
 
-int passed_count = 0;
-int failed_count = 0;
 std::mt19937 rng(20240612);
 
-void record(const std::string& name, bool ok, const std::string& detail) {
-  if (ok) {
-    ++passed_count;
-  } else {
-    ++failed_count;
-  }
-  std::printf("%s %s%s%s\n", ok ? "PASS" : "FAIL", name.c_str(), detail.empty() ? "" : " ", detail.c_str());
-}
-
-void check_true(const std::string& name, bool condition) { record(name, condition, ""); }
-
-// Normwise relative error: max |got - want| / max |want| (floored at 1e-12 for all-zero
-// references). NaN or a length mismatch counts as an infinite error.
-double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
-  if (got.size() != want.size()) return std::numeric_limits<double>::infinity();
-  double max_difference = 0.0;
-  double max_magnitude = 1e-12;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double difference = std::fabs(static_cast<double>(got[i]) - want[i]);
-    if (!(difference <= std::numeric_limits<double>::max())) return std::numeric_limits<double>::infinity();
-    max_difference = std::max(max_difference, difference);
-    max_magnitude = std::max(max_magnitude, std::fabs(want[i]));
-  }
-  return max_difference / max_magnitude;
-}
 
 // Elementwise relative error: max over i of |got - want| / max(|want|, floor). Catches a
 // small value computed badly next to large ones (the stability checks of the activations).
