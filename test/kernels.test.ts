@@ -331,6 +331,38 @@ describe.each(backends)('kernels ($name backend)', (be) => {
         }
       expectClose(dx, want, 0, 'dx');
     });
+
+    test.each([
+      [4, 6, 1],
+      [5, 7, 6],
+      [6, 4, 17],
+    ])('2x2 stride-2 windows on %ix%i, %i channels: ties go to the first maximum; uncovered pixels get zero', (h, w, c) => {
+      // Values from {0, 1, 2} (as after a relu), so most windows hold ties; odd sizes leave
+      // a last row or column that no window covers. dx starts as garbage: every element
+      // must be written.
+      const p = pool({ n: 2, h, w, c, ph: 2, pw: 2 });
+      const rng = mulberry32(h * 100 + w * 10 + c);
+      const x = new Float32Array(2 * h * w * c);
+      for (let i = 0; i < x.length; i++) x[i] = Math.floor(rng() * 3);
+      const dy = rand(2 * p.oh * p.ow * c, rng);
+      const dx = new Float32Array(x.length).fill(7);
+      be.run('maxPool2dBackward', [x, dy, dx], poolInts(p));
+      const want = new Float64Array(x.length);
+      for (let n = 0; n < 2; n++)
+        for (let oy = 0; oy < p.oh; oy++)
+          for (let ox = 0; ox < p.ow; ox++)
+            for (let ch = 0; ch < c; ch++) {
+              let best = -Infinity;
+              let at = -1;
+              for (let ky = 0; ky < 2; ky++)
+                for (let kx = 0; kx < 2; kx++) {
+                  const i = ((n * h + 2 * oy + ky) * w + 2 * ox + kx) * c + ch;
+                  if (at < 0 || x[i] > best) [best, at] = [x[i], i];
+                }
+              want[at] += dy[((n * p.oh + oy) * p.ow + ox) * c + ch];
+            }
+      expectClose(dx, want, 0, 'dx');
+    });
   });
 
   describe('elementwise', () => {

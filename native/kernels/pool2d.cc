@@ -27,6 +27,32 @@ inline void take_max(int count, const float* __restrict src, float* __restrict d
   for (int i = 0; i < count; ++i) dst[i] = src[i] > dst[i] ? src[i] : dst[i];
 }
 
+// Channels per block of the max-pool backward's running argmax (stack arrays).
+constexpr int kPoolChannelBlock = 64;
+
+// Where src[i] > best_value[i], takes src[i] and records `position`. Positions are small
+// whole numbers held as floats, and the update is arithmetic rather than a select on an
+// int: that is the form g++ vectorises (a float compare driving an int select stays a
+// branch per element).
+inline void take_argmax(int count, const float* __restrict src, float position, float* __restrict best_value,
+                        float* __restrict best_position) {
+  for (int i = 0; i < count; ++i) {
+    const float value = src[i], best = best_value[i];
+    const float greater = static_cast<float>(value > best);
+    best_value[i] = value > best ? value : best;
+    best_position[i] += greater * (position - best_position[i]);
+  }
+}
+
+// dst[i] += src[i] where best_position[i] == position.
+inline void add_where(int count, const float* __restrict src, float position, const float* __restrict best_position,
+                      float* __restrict dst) {
+  for (int i = 0; i < count; ++i) {
+    const float gradient = src[i];
+    dst[i] += best_position[i] == position ? gradient : 0.0f;
+  }
+}
+
 inline void add_into(int count, const float* __restrict src, float* __restrict dst) {
   for (int i = 0; i < count; ++i) dst[i] += src[i];
 }
@@ -69,7 +95,59 @@ void max_pool2d_forward(const Pool2dShape& s, const float* x, float* y) {
   }
 }
 
+namespace {
+
+// One 2x2 window per channel, for windows that tile the input (stride 2, no padding):
+// writes each channel's dy at the first maximum among a, b, c, d (row-major, strict '>',
+// the same comparisons as the general loop, NaN included) and zero at the other three, so
+// dx needs no separate clearing. Written as selects on single compares, the form g++
+// vectorises; a running argmax with flags stayed a branch per element.
+inline void max_pool_2x2_backward_pixel(int channels, const float* __restrict a, const float* __restrict b,
+                                        const float* __restrict c, const float* __restrict d,
+                                        const float* __restrict dy, float* __restrict da, float* __restrict db,
+                                        float* __restrict dc, float* __restrict dd) {
+  for (int i = 0; i < channels; ++i) {
+    const float va = a[i], vb = b[i], vc = c[i], vd = d[i], gradient = dy[i];
+    const float max_ab = vb > va ? vb : va;
+    const float max_abc = vc > max_ab ? vc : max_ab;
+    const float not_d = vd > max_abc ? 0.0f : gradient;  // dy unless d wins
+    const float top = vc > max_ab ? 0.0f : not_d;         // dy when a or b wins
+    dd[i] = vd > max_abc ? gradient : 0.0f;
+    dc[i] = vc > max_ab ? not_d : 0.0f;
+    db[i] = vb > va ? top : 0.0f;
+    da[i] = vb > va ? 0.0f : top;
+  }
+}
+
+// The common 2x2, stride 2, unpadded pool: every input pixel lies in at most one window.
+void max_pool2d_backward_2x2(const Pool2dShape& s, const float* x, const float* dy, float* dx) {
+  const int64_t row_len = static_cast<int64_t>(s.w) * s.c;
+  const int64_t image_len = static_cast<int64_t>(s.h) * row_len;
+  // Odd heights or widths leave a last row or column that no window covers.
+  if (s.oh * 2 != s.h || s.ow * 2 != s.w) {
+    const int64_t dx_len = static_cast<int64_t>(s.n) * image_len;
+    for (int64_t index = 0; index < dx_len; ++index) dx[index] = 0.0f;
+  }
+  const float* dy_pixel = dy;
+  for (int image = 0; image < s.n; ++image) {
+    for (int oy = 0; oy < s.oh; ++oy) {
+      const int64_t top = image * image_len + 2 * oy * row_len;
+      for (int ox = 0; ox < s.ow; ++ox, dy_pixel += s.c) {
+        const int64_t a = top + static_cast<int64_t>(2 * ox) * s.c, b = a + s.c, c = a + row_len, d = c + s.c;
+        max_pool_2x2_backward_pixel(s.c, x + a, x + b, x + c, x + d, dy_pixel, dx + a, dx + b, dx + c, dx + d);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void max_pool2d_backward(const Pool2dShape& s, const float* x, const float* dy, float* dx) {
+  if (s.ph == 2 && s.pw == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_top == 0 && s.pad_left == 0 &&
+      s.oh * 2 <= s.h && s.ow * 2 <= s.w) {
+    max_pool2d_backward_2x2(s, x, dy, dx);
+    return;
+  }
   const float* __restrict x_data = x;
   const float* __restrict dy_data = dy;
   float* __restrict dx_data = dx;
@@ -79,6 +157,11 @@ void max_pool2d_backward(const Pool2dShape& s, const float* x, const float* dy, 
   const int64_t dx_len = static_cast<int64_t>(s.n) * x_image_len;
   for (int64_t index = 0; index < dx_len; ++index) dx_data[index] = 0.0f;
 
+  // Channels go in blocks, each with its running maximum and the window position that
+  // holds it. Both passes are selects over contiguous channels, which g++ vectorises; a
+  // per-channel argmax with a data-dependent branch ran 3-4x slower.
+  float best_value[kPoolChannelBlock];
+  float best_position[kPoolChannelBlock];
   const float* dy_pixel = dy_data;
   for (int image = 0; image < s.n; ++image) {
     const float* x_image = x_data + image * x_image_len;
@@ -88,21 +171,25 @@ void max_pool2d_backward(const Pool2dShape& s, const float* x, const float* dy, 
       for (int ox = 0; ox < s.ow; ++ox, dy_pixel += s.c) {
         const WindowRange cols = clip_window(ox, s.stride_w, s.pad_left, s.pw, s.w);
         if (rows.begin >= rows.end || cols.begin >= cols.end) continue;  // no input, no gradient
-        for (int channel = 0; channel < s.c; ++channel) {
+        for (int block = 0; block < s.c; block += kPoolChannelBlock) {
+          const int count = s.c - block < kPoolChannelBlock ? s.c - block : kPoolChannelBlock;
+          const int64_t first = rows.begin * x_row_len + static_cast<int64_t>(cols.begin) * s.c + block;
+          for (int i = 0; i < count; ++i) best_value[i] = x_image[first + i], best_position[i] = 0.0f;
           // Strict '>' in row-major order keeps the first of tied maxima.
-          int64_t best_offset = rows.begin * x_row_len + static_cast<int64_t>(cols.begin) * s.c + channel;
-          float best_value = x_image[best_offset];
+          float position = 0.0f;
           for (int iy = rows.begin; iy < rows.end; ++iy) {
-            const int64_t row_offset = iy * x_row_len + channel;
-            for (int ix = cols.begin; ix < cols.end; ++ix) {
-              const int64_t offset = row_offset + static_cast<int64_t>(ix) * s.c;
-              if (x_image[offset] > best_value) {
-                best_value = x_image[offset];
-                best_offset = offset;
-              }
+            for (int ix = cols.begin; ix < cols.end; ++ix, position += 1.0f) {
+              take_argmax(count, x_image + iy * x_row_len + static_cast<int64_t>(ix) * s.c + block, position,
+                          best_value, best_position);
             }
           }
-          dx_image[best_offset] += dy_pixel[channel];
+          position = 0.0f;
+          for (int iy = rows.begin; iy < rows.end; ++iy) {
+            for (int ix = cols.begin; ix < cols.end; ++ix, position += 1.0f) {
+              add_where(count, dy_pixel + block, position, best_position,
+                        dx_image + iy * x_row_len + static_cast<int64_t>(ix) * s.c + block);
+            }
+          }
         }
       }
     }
