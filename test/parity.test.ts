@@ -35,6 +35,8 @@ const CONV_CASES = [
   conv(3, 11, 10, 4, 6, 3, 3, 2, 2, 2, 2), // dilation and groups
   conv(2, 7, 7, 5, 5, 3, 3, 1, 1, 1, 5), // depthwise
   conv(4, 28, 28, 1, 6, 5, 5, 1, 1, 2, 1), // LeNet's first layer
+  conv(2, 8, 9, 16, 20, 3, 3, 1, 1, 1, 1), // the native implicit-GEMM path, all three kernels
+  conv(3, 10, 10, 6, 16, 5, 5, 1, 1, 0, 1), // LeNet's second layer (implicit forward and filter gradient)
 ];
 const POOL_CASES = [pool(1, 5, 7, 3, 2, 2, 0), pool(2, 6, 6, 4, 3, 1, 1), pool(2, 9, 8, 2, 2, 3, 0), pool(3, 4, 4, 5, 4, 4, 0)];
 const MATMUL_CASES: Case[] = [];

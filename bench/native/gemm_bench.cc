@@ -8,6 +8,7 @@
 //   build-cmake/gemm_bench --quick        shorter timing runs
 //   build-cmake/gemm_bench --gemm|--conv  only one part
 //   build-cmake/gemm_bench --threads 2    only that thread count (default 1 and 2)
+//   build-cmake/gemm_bench --conv --layer resnet8   only conv layers whose name contains that text
 #include <dlfcn.h>
 #include <time.h>
 
@@ -207,6 +208,7 @@ std::vector<float> random_vector(size_t size, std::mt19937& rng) {
 
 const int kSizes[] = {256, 512, 1024};
 std::vector<int> thread_counts = {1, 2};
+const char* layer_filter = nullptr;
 
 void bench_gemm() {
   std::mt19937 rng(7);
@@ -281,6 +283,14 @@ void bench_conv() {
   const ConvLayer layers[] = {
       {"lenet 5x5 1->6 28x28 b64", conv_same(64, 28, 28, 1, 6, 5, 1, 1)},
       {"lenet 5x5 6->16 14x14 b64", conv_same(64, 14, 14, 6, 16, 5, 1, 1)},
+      {"resnet8 stem 3x3 3->16 32x32 b64", conv_same(64, 32, 32, 3, 16, 3, 1, 1)},
+      {"resnet8 3x3 16->16 32x32 b64", conv_same(64, 32, 32, 16, 16, 3, 1, 1)},
+      {"resnet8 3x3 32->32 16x16 b64", conv_same(64, 16, 16, 32, 32, 3, 1, 1)},
+      {"resnet8 3x3 64->64 8x8 b64", conv_same(64, 8, 8, 64, 64, 3, 1, 1)},
+      {"convnet-m 3x3 3->32 32x32 b64", conv_same(64, 32, 32, 3, 32, 3, 1, 1)},
+      {"convnet-m 3x3 32->32 32x32 b64", conv_same(64, 32, 32, 32, 32, 3, 1, 1)},
+      {"convnet-m 3x3 32->64 16x16 b64", conv_same(64, 16, 16, 32, 64, 3, 1, 1)},
+      {"convnet-m 3x3 64->64 16x16 b64", conv_same(64, 16, 16, 64, 64, 3, 1, 1)},
       {"3x3 32->64 28x28 b32", conv_same(32, 28, 28, 32, 64, 3, 1, 1)},
       {"3x3 64->64 56x56 b8", conv_same(8, 56, 56, 64, 64, 3, 1, 1)},
       {"3x3 128->128 s2 28x28 b16", conv_same(16, 28, 28, 128, 128, 3, 2, 1)},
@@ -293,6 +303,7 @@ void bench_conv() {
               convkit::active_isa_name());
   std::printf("%-34s %7s %9s %9s %9s\n", "layer", "threads", "forward", "bw input", "bw filter");
   for (const ConvLayer& layer : layers) {
+    if (layer_filter != nullptr && std::strstr(layer.name, layer_filter) == nullptr) continue;
     const convkit::Conv2dShape& s = layer.shape;
     const size_t x_size = static_cast<size_t>(s.n) * s.h * s.w * s.c;
     const size_t w_size = static_cast<size_t>(s.kh) * s.kw * (s.c / s.groups) * s.oc;
@@ -324,6 +335,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--gemm") == 0) conv = false;
     if (std::strcmp(argv[i], "--conv") == 0) gemm = false;
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) thread_counts = {std::atoi(argv[++i])};
+    if (std::strcmp(argv[i], "--layer") == 0 && i + 1 < argc) layer_filter = argv[++i];
   }
   std::printf("convkit gemm_bench: active ISA %s, default threads %d\n", convkit::active_isa_name(),
               convkit::default_thread_count());

@@ -176,11 +176,10 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   if (!check.ok()) throw_error(env, check.code, check.message);
   for (uint32_t i = 0; i < num_buffers; ++i) {
     if (!(kernel.input_mask & (1u << i))) continue;
-    for (int64_t j = 0; j < lengths[i]; ++j) {
-      if (!std::isfinite(buffers[i][j]))
-        throw_error(env, "E_VALUE", prefix + "buffer '" + kernel.buffer_names[i] + "' holds a non-finite value (" +
-                                        std::to_string(buffers[i][j]) + ") at index " + std::to_string(j));
-    }
+    const int64_t j = find_non_finite(buffers[i], lengths[i]);
+    if (j >= 0)
+      throw_error(env, "E_VALUE", prefix + "buffer '" + kernel.buffer_names[i] + "' holds a non-finite value (" +
+                                      std::to_string(buffers[i][j]) + ") at index " + std::to_string(j));
   }
   run_kernel(id, buffers, ints, floats);
   return env.Undefined();

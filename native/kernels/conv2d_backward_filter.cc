@@ -8,6 +8,8 @@
 #include <cstring>
 
 #include "conv2d_im2col.h"
+#include "conv2d_implicit.h"
+#include "conv2d_planar.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -158,6 +160,8 @@ void backward_filter_direct_sum(const Conv2dShape& s, const ConvLowering& loweri
 }  // namespace
 
 void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+  if (conv_backward_filter_planar_preferred(s) && conv2d_backward_filter_planar(s, x, dy, dw)) return;
+  if (conv_backward_filter_implicit_preferred(s) && conv2d_backward_filter_implicit(s, x, dy, dw)) return;
   const ConvLowering lowering = conv_lowering(s);
   const int64_t dw_len = static_cast<int64_t>(lowering.depth) * s.oc;
   // Threads split the batch into slots, each with its own partial sum; a single image or

@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "conv2d_im2col.h"
+#include "conv2d_implicit.h"
+#include "conv2d_planar.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -123,6 +125,8 @@ void backward_input_images(const Conv2dShape& s, const ConvLowering& lowering, c
 }  // namespace
 
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+  if (conv_backward_input_planar_preferred(s) && conv2d_backward_input_planar(s, dy, w, dx)) return;
+  if (conv_backward_input_implicit_preferred(s) && conv2d_backward_input_implicit(s, dy, w, dx)) return;
   const ConvLowering lowering = conv_lowering(s);
   if (lowering.pointwise && conv_prefers_gemm(s)) {
     // dx_g [P, Cg] = dy_g [P, OCg] * w_g^T: the columns are dx itself, no scatter.

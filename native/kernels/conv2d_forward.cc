@@ -4,6 +4,8 @@
 #include <algorithm>
 
 #include "conv2d_im2col.h"
+#include "conv2d_implicit.h"
+#include "conv2d_planar.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -100,6 +102,8 @@ void forward_chunk(const Conv2dShape& s, const ConvLowering& lowering, const flo
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float* y) {
+  if (conv_forward_planar_preferred(s) && conv2d_forward_planar(s, x, w, y)) return;
+  if (conv_forward_implicit_preferred(s) && conv2d_forward_implicit(s, x, w, y)) return;
   const ConvLowering lowering = conv_lowering(s);
   if (!conv_prefers_gemm(s)) {
     parallel_for(lowering.pixels, [&](int64_t begin, int64_t end) { forward_direct(s, x, w, y, begin, end); });

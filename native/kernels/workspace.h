@@ -12,6 +12,7 @@ enum class WorkspaceSlot : int {
   kConvColumns,   // im2col rows of one chunk
   kConvPartials,  // per-thread partial filter gradients
   kConvWeights,   // conv weights packed once per call for the GEMM, shared by all threads
+  kConvGradientPanels,  // one image's output gradient in micro-kernel panels
   kCount
 };
 

@@ -1,12 +1,72 @@
 #include "plan.h"
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <string>
 
 namespace convkit {
 namespace {
 
 CheckResult format_error(const std::string& message) { return CheckResult{"E_FORMAT", "plan program: " + message}; }
+
+// CONVKIT_PROFILE=1: plans time every instruction, and the process prints the totals per
+// kernel and shape (its int arguments) to stderr at exit, largest first. A developer's
+// tool for finding where a training step goes; off, it costs one branch per instruction.
+struct ProfileEntry {
+  double seconds = 0;
+  int64_t calls = 0;
+};
+
+class PlanProfile {
+ public:
+  static PlanProfile* instance() {
+    static PlanProfile* profile = [] {
+      const char* flag = std::getenv("CONVKIT_PROFILE");
+      if (flag == nullptr || flag[0] == '\0' || std::strcmp(flag, "0") == 0) return static_cast<PlanProfile*>(nullptr);
+      PlanProfile* created = new PlanProfile();  // lives until exit, when it prints
+      std::atexit([] { instance()->print(); });
+      return created;
+    }();
+    return profile;
+  }
+
+  void add(const PlanInstruction& instr, double seconds) {
+    const KernelInfo& info = kernel_info(instr.kernel);
+    std::string key = info.name;
+    key += '(';
+    for (int i = 0; i < info.num_ints; ++i) key += (i ? "," : "") + std::to_string(instr.ints[i]);
+    key += ')';
+    std::lock_guard<std::mutex> lock(mutex_);
+    ProfileEntry& entry = entries_[key];
+    entry.seconds += seconds;
+    entry.calls += 1;
+  }
+
+ private:
+  void print() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::multimap<double, std::pair<std::string, ProfileEntry>, std::greater<double>> sorted;
+    double total = 0;
+    for (const auto& item : entries_) {
+      sorted.emplace(item.second.seconds, item);
+      total += item.second.seconds;
+    }
+    std::fprintf(stderr, "convkit plan profile: %.3f s in kernels\n%8s %8s %10s  %s\n", total, "share", "calls",
+                 "ms/call", "kernel(ints)");
+    for (const auto& item : sorted) {
+      const ProfileEntry& entry = item.second.second;
+      std::fprintf(stderr, "%7.2f%% %8lld %10.4f  %s\n", 100.0 * entry.seconds / total,
+                   static_cast<long long>(entry.calls), 1e3 * entry.seconds / entry.calls, item.second.first.c_str());
+    }
+  }
+
+  std::mutex mutex_;
+  std::map<std::string, ProfileEntry> entries_;
+};
 
 }  // namespace
 
@@ -77,6 +137,15 @@ CheckResult Plan::build(const int32_t* program, int64_t length, float* state, in
 }
 
 void Plan::run(int begin, int end) const {
+  if (PlanProfile* profile = PlanProfile::instance()) {
+    for (int i = begin; i < end; ++i) {
+      const PlanInstruction& instr = instructions_[i];
+      const auto start = std::chrono::steady_clock::now();
+      run_kernel(instr.kernel, instr.buffers, instr.ints, instr.floats);
+      profile->add(instr, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return;
+  }
   for (int i = begin; i < end; ++i) {
     const PlanInstruction& instr = instructions_[i];
     run_kernel(instr.kernel, instr.buffers, instr.ints, instr.floats);

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "check.h"
+#include "conv2d_implicit.h"
+#include "conv2d_planar.h"
 #include "kernels.h"
 
 namespace {
@@ -265,10 +267,29 @@ void test_conv2d() {
       {"1x1 kernel, padding 2 (outputs wholly in padding)", make_conv(1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1)},
       {"1x1 kernel, 8 -> 16 channels", make_conv(3, 4, 4, 8, 16, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1)},
       {"3x3, 8 -> 16 channels", make_conv(1, 6, 6, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      // Shapes the stride-1 paths take: planar (conv2d_planar.h, AVX-512, fewer than 32
+      // output channels) and implicit GEMM (conv2d_implicit.h, few input channels). Under
+      // CONVKIT_ISA=avx2 or scalar the planar ones go through the implicit path instead.
+      {"stride 1: 3x3 same, 3 -> 17 channels", make_conv(2, 6, 7, 3, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"stride 1: 5x5 valid, 6 -> 16 channels", make_conv(2, 9, 8, 6, 16, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1)},
+      {"stride 1: 3x3 same, 16 -> 20 channels, batch 3", make_conv(3, 5, 6, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"stride 1: 2x3, dilation (2,1), uneven padding, 17 -> 16",
+       make_conv(2, 7, 6, 17, 16, 2, 3, 1, 1, 2, 1, 2, 0, 1, 2, 1)},
+      {"stride 1: padding wider than the kernel, 16 -> 16", make_conv(2, 4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1)},
+      {"stride 1: two column panels and edge tiles, 4 -> 33", make_conv(2, 12, 13, 4, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"stride 1: implicit input gradient, 32 -> 16", make_conv(2, 5, 7, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     const bool float_differences = cases[i].name.compare(0, 5, "mixed") == 0 || i == 0;
     test_conv_case(cases[i], float_differences);
+    if (cases[i].name.compare(0, 9, "stride 1:") == 0) {
+      // The cases above must really leave im2col: each kernel takes a stride-1 path.
+      const Conv2dShape& s = cases[i].shape;
+      check_true("conv2d[" + cases[i].name + "] forward takes a stride-1 path",
+                 convkit::conv_forward_planar_preferred(s) || convkit::conv_forward_implicit_preferred(s));
+      check_true("conv2d[" + cases[i].name + "] filter gradient takes a stride-1 path",
+                 convkit::conv_backward_filter_planar_preferred(s) || convkit::conv_backward_filter_implicit_preferred(s));
+    }
   }
 }
 

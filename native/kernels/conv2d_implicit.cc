@@ -1,0 +1,282 @@
+#include "conv2d_implicit.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "conv2d_stride1.h"
+#include "gemm.h"
+#include "parallel.h"
+#include "workspace.h"
+
+namespace convkit {
+namespace {
+
+constexpr int kMaxTileFloats = 1024;  // scratch tile: at least mr * nr of every micro-kernel
+
+// Above this many input channels (of the forward conv, or output channels for the input
+// gradient) im2col's copies are small next to its GEMM and the two paths measure about
+// the same (bench/native/gemm_bench --conv); below it the implicit path wins by 1.5-3x.
+constexpr int kMaxImplicitChannels = 32;
+// Partial sums of the filter gradient: a fixed count (not the thread count), so that the
+// sum's order, and so its bits, do not depend on the threads.
+constexpr int kFilterPartials = 8;
+
+// The output channels are the GEMM's columns, the micro-kernel's vector lanes: with fewer
+// than this, most lanes would compute padding.
+constexpr int kMinImplicitColumns = 16;
+
+// B for the micro-kernel: panel p holds rows t = (kx*kh + ky)*c + ci of columns
+// [p*nr, p*nr + nr), nr floats per row, zero past oc.
+template <typename Weight>
+void pack_taps(const Stride1Conv& g, int nr, const Weight& weight, float* __restrict packed) {
+  const int64_t depth = static_cast<int64_t>(g.kh) * g.kw * g.c;
+  const int panels = (g.oc + nr - 1) / nr;
+  for (int p = 0; p < panels; ++p) {
+    float* __restrict row = packed + p * depth * nr;
+    for (int kx = 0; kx < g.kw; ++kx) {
+      for (int ky = 0; ky < g.kh; ++ky) {
+        for (int ci = 0; ci < g.c; ++ci, row += nr) {
+          for (int j = 0; j < nr; ++j) {
+            const int o = p * nr + j;
+            row[j] = o < g.oc ? weight(ky, kx, ci, o) : 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+// R rows [0, rows) of one image (see conv2d_implicit.h): R[q][ky][ci] = input at row
+// oy + ky*dh - pad_top, column ox - pad_left of grid pixel q = oy*wp + ox, zero outside.
+void expand_rows(const Stride1Conv& g, const float* __restrict image, int wp, int64_t rows, float* __restrict r) {
+  const int c = g.c;
+  const int64_t khc = static_cast<int64_t>(g.kh) * c;
+  const int64_t image_row_len = static_cast<int64_t>(g.w) * c;
+  // Grid columns whose input column lies inside the image.
+  const int col_begin = std::min(wp, std::max(0, g.pad_left));
+  const int col_end = std::max(col_begin, std::min(wp, g.w + g.pad_left));
+  for (int64_t row_start = 0, oy = 0; row_start < rows; row_start += wp, ++oy) {
+    const int cols = static_cast<int>(std::min<int64_t>(wp, rows - row_start));
+    float* __restrict grid_row = r + row_start * khc;
+    for (int ky = 0; ky < g.kh; ++ky) {
+      const int64_t iy = oy + static_cast<int64_t>(ky) * g.dh - g.pad_top;
+      float* __restrict dst = grid_row + static_cast<int64_t>(ky) * c;
+      const bool row_inside = iy >= 0 && iy < g.h;
+      const int inside_begin = row_inside ? std::min(cols, col_begin) : cols;
+      const int inside_end = row_inside ? std::min(cols, col_end) : cols;
+      for (int ox = 0; ox < inside_begin; ++ox) std::memset(dst + ox * khc, 0, sizeof(float) * c);
+      const float* __restrict src = image + iy * image_row_len + static_cast<int64_t>(inside_begin - g.pad_left) * c;
+      for (int ox = inside_begin; ox < inside_end; ++ox, src += c) {
+        float* __restrict out = dst + ox * khc;
+        for (int ci = 0; ci < c; ++ci) out[ci] = src[ci];
+      }
+      for (int ox = inside_end; ox < cols; ++ox) std::memset(dst + ox * khc, 0, sizeof(float) * c);
+    }
+  }
+}
+
+// Output image `image` straight from the definition: only when the workspace for R
+// cannot be allocated.
+template <typename Weight>
+void direct_image(const Stride1Conv& g, const Weight& weight, const float* __restrict image,
+                  float* __restrict out_image) {
+  for (int oy = 0; oy < g.oh; ++oy) {
+    for (int ox = 0; ox < g.ow; ++ox) {
+      float* out = out_image + (static_cast<int64_t>(oy) * g.ow + ox) * g.oc;
+      for (int o = 0; o < g.oc; ++o) out[o] = 0.0f;
+      for (int ky = 0; ky < g.kh; ++ky) {
+        const int iy = oy + ky * g.dh - g.pad_top;
+        if (iy < 0 || iy >= g.h) continue;
+        for (int kx = 0; kx < g.kw; ++kx) {
+          const int ix = ox + kx - g.pad_left;
+          if (ix < 0 || ix >= g.w) continue;
+          const float* in = image + (static_cast<int64_t>(iy) * g.w + ix) * g.c;
+          for (int ci = 0; ci < g.c; ++ci) {
+            for (int o = 0; o < g.oc; ++o) out[o] += in[ci] * weight(ky, kx, ci, o);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Output images [image_begin, image_end): expand each image, then one micro-kernel call
+// per mr-pixel tile and nr-column panel, its valid rows copied out of a scratch tile.
+template <typename Weight>
+void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& weight, const float* packed,
+                const float* input, float* output, int64_t image_begin, int64_t image_end) {
+  const int mr = kernel.mr, nr = kernel.nr;
+  const int wp = g.ow + g.kw - 1;
+  const int64_t grid = static_cast<int64_t>(g.oh) * wp;
+  const int64_t tiles = (grid + mr - 1) / mr;
+  const int64_t r_rows = tiles * mr + g.kw;  // a tile's last row reads kw - 1 rows past itself
+  const int64_t khc = static_cast<int64_t>(g.kh) * g.c;
+  const int64_t depth = g.kw * khc;
+  const int panels = (g.oc + nr - 1) / nr;
+  const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
+  const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
+  float* r = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(r_rows * khc));
+  alignas(64) float tile[kMaxTileFloats];
+  for (int64_t image = image_begin; image < image_end; ++image) {
+    float* out_image = output + image * output_len;
+    if (r == nullptr) {
+      direct_image(g, weight, input + image * input_len, out_image);
+      continue;
+    }
+    expand_rows(g, input + image * input_len, wp, r_rows, r);
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t q0 = t * mr;
+      const int rows = static_cast<int>(std::min<int64_t>(mr, grid - q0));
+      const int oy0 = static_cast<int>(q0 / wp), ox0 = static_cast<int>(q0 % wp);
+      for (int p = 0; p < panels; ++p) {
+        const int cols = std::min(nr, g.oc - p * nr);
+        kernel.function(depth, r + q0 * khc, khc, 1, packed + p * depth * nr, tile, nr, false);
+        int oy = oy0, ox = ox0;
+        for (int i = 0; i < rows; ++i) {
+          if (ox < g.ow) {
+            float* __restrict dst = out_image + (static_cast<int64_t>(oy) * g.ow + ox) * g.oc + p * nr;
+            const float* __restrict src = tile + i * nr;
+            for (int j = 0; j < cols; ++j) dst[j] = src[j];
+          }
+          if (++ox == wp) ox = 0, ++oy;
+        }
+      }
+    }
+  }
+}
+
+template <typename Weight>
+bool run(const Stride1Conv& g, const Weight& weight, const float* input, float* output) {
+  const SgemmConfig& config = active_sgemm_config();
+  const SgemmKernel& kernel = config.kernel;
+  const int64_t depth = static_cast<int64_t>(g.kh) * g.kw * g.c;
+  const int panels = (g.oc + kernel.nr - 1) / kernel.nr;
+  if (kernel.mr * kernel.nr > kMaxTileFloats) return false;
+  float* packed = thread_workspace(WorkspaceSlot::kConvWeights, static_cast<size_t>(panels) * depth * kernel.nr);
+  if (packed == nullptr) return false;
+  pack_taps(g, kernel.nr, weight, packed);
+  parallel_for(g.n, [&](int64_t begin, int64_t end) {
+    run_images(g, kernel, weight, packed, input, output, begin, end);
+  });
+  return true;
+}
+
+bool conv_implicit_applies(const Conv2dShape& s) {
+  const bool pointwise = s.kh == 1 && s.kw == 1;
+  return s.stride_h == 1 && s.stride_w == 1 && s.groups == 1 && s.dilation_w == 1 && !pointwise &&
+         s.n >= thread_count();
+}
+
+// One image's dy on the virtual grid, as nr-wide panels: panel p holds, for q < grid,
+// dy[oy, ox, p*nr + j] for grid pixel q = oy*wp + ox, zero where ox >= ow or p*nr + j >= oc.
+void grid_panels(const Stride1Conv& g, int nr, int wp, const float* __restrict dy_image, float* __restrict panels) {
+  const int64_t grid = static_cast<int64_t>(g.oh) * wp;
+  const int panel_count = (g.oc + nr - 1) / nr;
+  for (int p = 0; p < panel_count; ++p) {
+    const int cols = std::min(nr, g.oc - p * nr);
+    float* __restrict dst = panels + p * grid * nr;
+    for (int oy = 0; oy < g.oh; ++oy) {
+      const float* __restrict src = dy_image + static_cast<int64_t>(oy) * g.ow * g.oc + p * nr;
+      for (int ox = 0; ox < wp; ++ox, dst += nr) {
+        if (ox >= g.ow) {
+          std::memset(dst, 0, sizeof(float) * nr);
+          continue;
+        }
+        for (int j = 0; j < cols; ++j) dst[j] = src[static_cast<int64_t>(ox) * g.oc + j];
+        for (int j = cols; j < nr; ++j) dst[j] = 0.0f;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool conv_forward_implicit_preferred(const Conv2dShape& s) {
+  return conv_implicit_applies(s) && s.c <= kMaxImplicitChannels && s.oc >= kMinImplicitColumns;
+}
+
+bool conv_backward_input_implicit_preferred(const Conv2dShape& s) {
+  return conv_implicit_applies(s) && s.oc <= kMaxImplicitChannels && s.c >= kMinImplicitColumns;
+}
+
+bool conv_backward_filter_implicit_preferred(const Conv2dShape& s) {
+  return conv_implicit_applies(s) && s.c <= kMaxImplicitChannels;
+}
+
+bool conv2d_forward_implicit(const Conv2dShape& s, const float* x, const float* w, float* y) {
+  return run(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, x, y);
+}
+
+bool conv2d_backward_input_implicit(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+  const Stride1Conv g = stride1_input_gradient(s);
+  return run(g, MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, dy, dx);
+}
+
+bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+  const Stride1Conv g = stride1_forward(s);
+  const SgemmKernel& kernel = active_sgemm_config().kernel;
+  const int mr = kernel.mr, nr = kernel.nr;
+  const int wp = g.ow + g.kw - 1;
+  const int64_t grid = static_cast<int64_t>(g.oh) * wp;
+  const int64_t khc = static_cast<int64_t>(g.kh) * g.c;
+  const int64_t depth = g.kw * khc;
+  const int tap_tiles = static_cast<int>((depth + mr - 1) / mr);
+  const int panels = (g.oc + nr - 1) / nr;
+  // The last tap tile reads up to mr - 1 floats past a pixel's taps, into the next
+  // pixels' rows of R: the rows past the grid must exist (and are zero).
+  const int64_t r_rows = grid + g.kw + (mr + khc - 1) / khc;
+  // Partials in tap order (kx, ky, ci), rows padded to whole tiles and columns to whole
+  // panels, so the micro-kernel writes every tile in place.
+  const int64_t ldp = static_cast<int64_t>(panels) * nr;
+  const int64_t partial_len = static_cast<int64_t>(tap_tiles) * mr * ldp;
+  const int chunks = std::min(s.n, kFilterPartials);
+  float* partials = thread_workspace(WorkspaceSlot::kConvPartials, static_cast<size_t>(chunks * partial_len));
+  if (partials == nullptr) return false;
+
+  bool complete = true;  // false when a thread's workspace could not be allocated
+  parallel_for(chunks, [&](int64_t chunk_begin, int64_t chunk_end) {
+    float* r = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(r_rows * khc));
+    float* dy_panels = thread_workspace(WorkspaceSlot::kConvGradientPanels, static_cast<size_t>(panels * grid * nr));
+    if (r == nullptr || dy_panels == nullptr) {
+      complete = false;
+      return;
+    }
+    const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
+    const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
+    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+      float* partial = partials + chunk * partial_len;
+      const int64_t image_begin = s.n * chunk / chunks, image_end = s.n * (chunk + 1) / chunks;
+      for (int64_t image = image_begin; image < image_end; ++image) {
+        expand_rows(g, x + image * input_len, wp, r_rows, r);
+        grid_panels(g, nr, wp, dy + image * output_len, dy_panels);
+        const bool accumulate = image > image_begin;
+        for (int tt = 0; tt < tap_tiles; ++tt) {
+          for (int p = 0; p < panels; ++p) {
+            kernel.function(grid, r + static_cast<int64_t>(tt) * mr, 1, khc, dy_panels + p * grid * nr,
+                            partial + tt * mr * ldp + p * nr, ldp, accumulate);
+          }
+        }
+      }
+    }
+  });
+  if (!complete) return false;
+
+  // dw[ky, kx, ci, o] = sum over chunks, in order, of the partials' row t = (kx*kh + ky)*c + ci.
+  for (int ky = 0; ky < g.kh; ++ky) {
+    for (int kx = 0; kx < g.kw; ++kx) {
+      for (int ci = 0; ci < g.c; ++ci) {
+        const int64_t t = (static_cast<int64_t>(kx) * g.kh + ky) * g.c + ci;
+        float* __restrict out = dw + ((static_cast<int64_t>(ky) * g.kw + kx) * g.c + ci) * g.oc;
+        const float* __restrict first = partials + t * ldp;
+        for (int o = 0; o < g.oc; ++o) out[o] = first[o];
+        for (int chunk = 1; chunk < chunks; ++chunk) {
+          const float* __restrict next = partials + chunk * partial_len + t * ldp;
+          for (int o = 0; o < g.oc; ++o) out[o] += next[o];
+        }
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace convkit

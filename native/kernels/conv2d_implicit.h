@@ -1,0 +1,42 @@
+// Stride-1 conv2d as GEMM without im2col: the micro-kernel reads its A operand in place
+// from a "row-expanded" copy of the padded input that is kh times the input, not kh*kw.
+//
+// With stride 1, output pixel (oy, ox) reads padded-input rows oy + ky*dh, columns
+// ox + kx. Number the pixels of a virtual output grid Wp = ow + kw - 1 wide as
+// q = oy*Wp + ox (its last kw - 1 columns are computed and thrown away) and lay out
+// R[q][ky][ci] = xpad[oy + ky*dh][ox][ci]. Moving kx columns right is moving kx grid
+// pixels on, so the taps of pixel q in (kx, ky, ci) order are R[q*kh*C + t]: one
+// contiguous run of kh*kw*C floats, consecutive pixels kh*C floats apart. One
+// micro-kernel call per tile then does the whole sum over taps.
+//
+// The input gradient of a stride-1 conv is the same computation on dy, padded by the
+// kernel's extent less the forward padding, with the filter rotated 180 degrees and its
+// channel axes swapped, so one driver serves conv2d_forward and conv2d_backward_input.
+#pragma once
+
+#include "kernels.h"
+
+namespace convkit {
+
+// Whether the implicit path handles `s` (stride 1, no groups, no column dilation, at
+// least one image per thread) and measured faster there than im2col: layers whose
+// im2col input has few channels (c for the forward pass, oc for the input gradient), where
+// im2col copies more than the GEMM computes.
+bool conv_forward_implicit_preferred(const Conv2dShape& s);
+bool conv_backward_input_implicit_preferred(const Conv2dShape& s);
+bool conv_backward_filter_implicit_preferred(const Conv2dShape& s);
+
+// Same contracts as conv2d_forward and conv2d_backward_input, for shapes that pass the
+// predicates above. They return false, having written nothing, when the packed filter's
+// workspace cannot be allocated; the caller then takes its usual path.
+bool conv2d_forward_implicit(const Conv2dShape& s, const float* x, const float* w, float* y);
+bool conv2d_backward_input_implicit(const Conv2dShape& s, const float* dy, const float* w, float* dx);
+
+// The filter gradient reads R as the micro-kernel's A in place too, transposed (taps as
+// rows, one row per float, pixels as k, kh*C floats apart), against dy laid out on the
+// virtual grid (zero in its discarded columns). Images go in a fixed number of chunks,
+// each summed into its own partial, and the partials are added in order: every thread
+// count gives the same bits.
+bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const float* dy, float* dw);
+
+}  // namespace convkit

@@ -1,0 +1,286 @@
+#include "conv2d_planar.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "conv2d_stride1.h"
+#include "cpu.h"
+#include "parallel.h"
+#include "workspace.h"
+
+namespace convkit {
+
+#if defined(__x86_64__) || defined(_M_X64)
+// native/kernels/avx512/conv_planar.cc
+void conv_planar_forward_48x8__avx512(int64_t taps, const float* p, const int32_t* offsets, const float* w,
+                                      float* out);
+void conv_planar_filter_3x8__avx512(int64_t pixels, const float* p, const int32_t* offsets, const float* dy,
+                                    int64_t ld, float* sums);
+#endif
+
+namespace {
+
+constexpr int kTilePixels = 48;   // pixels per forward micro-kernel call (three vectors)
+constexpr int kTileChannels = 8;  // output channels per micro-kernel call
+constexpr int kFilterTaps = 3;    // taps per filter-gradient micro-kernel call
+constexpr int kVector = 16;       // floats per vector
+// From 32 output channels up, a GEMM tile is full and the GEMM paths measure faster.
+constexpr int kMaxOutputChannels = 31;
+// Taps (c * kh * kw) whose offsets fit the stack table.
+constexpr int kMaxTaps = 1024;
+// Partial sums of the filter gradient: a fixed count, so its bits do not depend on threads.
+constexpr int kFilterPartials = 8;
+
+bool planar_available() {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool available = active_isa() == Isa::kAvx512;
+  return available;
+#else
+  return false;
+#endif
+}
+
+bool planar_applies(const Conv2dShape& s, int taps) {
+  return planar_available() && s.stride_h == 1 && s.stride_w == 1 && s.groups == 1 && s.n >= thread_count() &&
+         taps <= kMaxTaps;
+}
+
+int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// Sizes of one image's planar copy: planes of hp x wp, the output grid of oh x wp pixels,
+// and the floats the micro-kernels may read (the last tile runs past the grid).
+struct PlanarLayout {
+  int wp, hp;
+  int64_t plane, grid, tiles, length;
+  int taps;
+};
+
+PlanarLayout planar_layout(const Stride1Conv& g) {
+  PlanarLayout layout;
+  layout.wp = g.ow + (g.kw - 1) * g.dw;
+  layout.hp = g.oh + (g.kh - 1) * g.dh;
+  layout.plane = static_cast<int64_t>(layout.hp) * layout.wp;
+  layout.grid = static_cast<int64_t>(g.oh) * layout.wp;
+  layout.tiles = (layout.grid + kTilePixels - 1) / kTilePixels;
+  layout.taps = g.c * g.kh * g.kw;
+  const int64_t max_offset =
+      (g.c - 1) * layout.plane + static_cast<int64_t>(g.kh - 1) * g.dh * layout.wp + (g.kw - 1) * g.dw;
+  layout.length = std::max(g.c * layout.plane, layout.tiles * kTilePixels + max_offset) + kVector;
+  return layout;
+}
+
+// offsets[t] for tap t = (ci*kh + ky)*kw + kx.
+void tap_offsets(const Stride1Conv& g, const PlanarLayout& layout, int32_t* offsets) {
+  int t = 0;
+  for (int ci = 0; ci < g.c; ++ci) {
+    for (int ky = 0; ky < g.kh; ++ky) {
+      for (int kx = 0; kx < g.kw; ++kx) {
+        offsets[t++] = static_cast<int32_t>(ci * layout.plane + static_cast<int64_t>(ky) * g.dh * layout.wp +
+                                            static_cast<int64_t>(kx) * g.dw);
+      }
+    }
+  }
+}
+
+// P[ci][row][col] = image[row - pad_top][col - pad_left][ci], zero outside the image and
+// in the slack past the planes.
+void make_planar(const Stride1Conv& g, const PlanarLayout& layout, const float* __restrict image,
+                 float* __restrict planar) {
+  std::memset(planar, 0, sizeof(float) * layout.length);
+  const int col_begin = std::min(layout.wp, std::max(0, g.pad_left));
+  const int col_end = std::max(col_begin, std::min(layout.wp, g.w + g.pad_left));
+  for (int row = 0; row < layout.hp; ++row) {
+    const int iy = row - g.pad_top;
+    if (iy < 0 || iy >= g.h) continue;
+    const float* __restrict src = image + (static_cast<int64_t>(iy) * g.w + (col_begin - g.pad_left)) * g.c;
+    float* __restrict dst = planar + static_cast<int64_t>(row) * layout.wp;
+    if (g.c == 1) {
+      std::memcpy(dst + col_begin, src, sizeof(float) * (col_end - col_begin));
+      continue;
+    }
+    for (int col = col_begin; col < col_end; ++col, src += g.c) {
+      for (int ci = 0; ci < g.c; ++ci) dst[ci * layout.plane + col] = src[ci];
+    }
+  }
+}
+
+// Forward weights for the micro-kernel: group j holds w[t * 8 + o] = weight(tap t,
+// channel 8j + o), zero past oc.
+template <typename Weight>
+void pack_weights(const Stride1Conv& g, const Weight& weight, float* __restrict packed) {
+  const int groups = (g.oc + kTileChannels - 1) / kTileChannels;
+  for (int group = 0; group < groups; ++group) {
+    for (int ci = 0; ci < g.c; ++ci) {
+      for (int ky = 0; ky < g.kh; ++ky) {
+        for (int kx = 0; kx < g.kw; ++kx, packed += kTileChannels) {
+          for (int o = 0; o < kTileChannels; ++o) {
+            const int channel = group * kTileChannels + o;
+            packed[o] = channel < g.oc ? weight(ky, kx, ci, channel) : 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename Weight>
+bool run_forward(const Stride1Conv& g, const Weight& weight, const float* input, float* output) {
+#if defined(__x86_64__) || defined(_M_X64)
+  const PlanarLayout layout = planar_layout(g);
+  const int groups = (g.oc + kTileChannels - 1) / kTileChannels;
+  float* packed =
+      thread_workspace(WorkspaceSlot::kConvWeights, static_cast<size_t>(groups) * layout.taps * kTileChannels);
+  if (packed == nullptr) return false;
+  pack_weights(g, weight, packed);
+  int32_t offsets[kMaxTaps];
+  tap_offsets(g, layout, offsets);
+
+  bool complete = true;
+  parallel_for(g.n, [&](int64_t image_begin, int64_t image_end) {
+    float* planar = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(layout.length));
+    if (planar == nullptr) {
+      complete = false;
+      return;
+    }
+    const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
+    const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
+    alignas(64) float tile[kTileChannels * kTilePixels];
+    for (int64_t image = image_begin; image < image_end; ++image) {
+      make_planar(g, layout, input + image * input_len, planar);
+      float* out_image = output + image * output_len;
+      for (int64_t t = 0; t < layout.tiles; ++t) {
+        const int64_t q0 = t * kTilePixels;
+        const int pixels = static_cast<int>(std::min<int64_t>(kTilePixels, layout.grid - q0));
+        for (int group = 0; group < groups; ++group) {
+          conv_planar_forward_48x8__avx512(layout.taps, planar + q0, offsets,
+                                           packed + static_cast<int64_t>(group) * layout.taps * kTileChannels, tile);
+          const int channels = std::min(kTileChannels, g.oc - group * kTileChannels);
+          int oy = static_cast<int>(q0 / layout.wp), ox = static_cast<int>(q0 % layout.wp);
+          for (int i = 0; i < pixels; ++i) {
+            if (ox < g.ow) {
+              float* __restrict dst =
+                  out_image + (static_cast<int64_t>(oy) * g.ow + ox) * g.oc + group * kTileChannels;
+              for (int o = 0; o < channels; ++o) dst[o] = tile[o * kTilePixels + i];
+            }
+            if (++ox == layout.wp) ox = 0, ++oy;
+          }
+        }
+      }
+    }
+  });
+  // A thread without workspace leaves its images unwritten: only possible when memory
+  // runs out, and then the caller recomputes everything on another path.
+  return complete;
+#else
+  (void)g, (void)weight, (void)input, (void)output;
+  return false;
+#endif
+}
+
+// dy of one image on the planar grid: row o (of groups * 8, stride ld) holds
+// dy[oy, ox, o] at q = oy*wp + ox, zero where ox >= ow, past the grid, or o >= oc.
+void planar_gradient(const Stride1Conv& g, const PlanarLayout& layout, int rows, int64_t ld,
+                     const float* __restrict dy_image, float* __restrict planar_dy) {
+  std::memset(planar_dy, 0, sizeof(float) * rows * ld);
+  for (int oy = 0; oy < g.oh; ++oy) {
+    const float* __restrict src = dy_image + static_cast<int64_t>(oy) * g.ow * g.oc;
+    float* __restrict dst = planar_dy + static_cast<int64_t>(oy) * layout.wp;
+    for (int ox = 0; ox < g.ow; ++ox, src += g.oc) {
+      for (int o = 0; o < g.oc; ++o) dst[o * ld + ox] = src[o];
+    }
+  }
+}
+
+}  // namespace
+
+bool conv_forward_planar_preferred(const Conv2dShape& s) {
+  return planar_applies(s, s.c * s.kh * s.kw) && s.oc <= kMaxOutputChannels;
+}
+
+bool conv_backward_input_planar_preferred(const Conv2dShape& s) {
+  return planar_applies(s, s.oc * s.kh * s.kw) && s.c <= kMaxOutputChannels;
+}
+
+bool conv_backward_filter_planar_preferred(const Conv2dShape& s) {
+  return planar_applies(s, s.c * s.kh * s.kw) && s.oc <= kMaxOutputChannels;
+}
+
+bool conv2d_forward_planar(const Conv2dShape& s, const float* x, const float* w, float* y) {
+  return run_forward(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, x, y);
+}
+
+bool conv2d_backward_input_planar(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+  return run_forward(stride1_input_gradient(s), MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, dy, dx);
+}
+
+bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+#if defined(__x86_64__) || defined(_M_X64)
+  const Stride1Conv g = stride1_forward(s);
+  const PlanarLayout layout = planar_layout(g);
+  const int groups = (g.oc + kTileChannels - 1) / kTileChannels;
+  const int tap_groups = (layout.taps + kFilterTaps - 1) / kFilterTaps;
+  const int64_t ld = round_up(layout.grid, kVector);  // a multiple of 16 floats, zero past the grid
+  // Each chunk's sums: [tap group][channel group][3 taps][8 channels].
+  const int64_t sums_len = static_cast<int64_t>(tap_groups) * groups * kFilterTaps * kTileChannels;
+  const int chunks = std::min(s.n, kFilterPartials);
+  float* sums = thread_workspace(WorkspaceSlot::kConvPartials, static_cast<size_t>(chunks * sums_len));
+  if (sums == nullptr) return false;
+  int32_t offsets[kMaxTaps + kFilterTaps];
+  tap_offsets(g, layout, offsets);
+  for (int t = layout.taps; t < tap_groups * kFilterTaps; ++t) offsets[t] = 0;  // padding taps, sums unused
+
+  bool complete = true;
+  parallel_for(chunks, [&](int64_t chunk_begin, int64_t chunk_end) {
+    float* planar = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(layout.length));
+    float* planar_dy =
+        thread_workspace(WorkspaceSlot::kConvGradientPanels, static_cast<size_t>(groups * kTileChannels * ld));
+    if (planar == nullptr || planar_dy == nullptr) {
+      complete = false;
+      return;
+    }
+    const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
+    const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
+    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+      float* chunk_sums = sums + chunk * sums_len;
+      std::memset(chunk_sums, 0, sizeof(float) * sums_len);
+      for (int64_t image = s.n * chunk / chunks; image < s.n * (chunk + 1) / chunks; ++image) {
+        make_planar(g, layout, x + image * input_len, planar);
+        planar_gradient(g, layout, groups * kTileChannels, ld, dy + image * output_len, planar_dy);
+        float* out = chunk_sums;
+        for (int tg = 0; tg < tap_groups; ++tg) {
+          for (int group = 0; group < groups; ++group, out += kFilterTaps * kTileChannels) {
+            conv_planar_filter_3x8__avx512(ld, planar, offsets + tg * kFilterTaps,
+                                           planar_dy + group * kTileChannels * ld, ld, out);
+          }
+        }
+      }
+    }
+  });
+  if (!complete) return false;
+
+  // dw[ky, kx, ci, o] = the chunks' sums for tap t = (ci*kh + ky)*kw + kx, added in order.
+  for (int ci = 0; ci < g.c; ++ci) {
+    for (int ky = 0; ky < g.kh; ++ky) {
+      for (int kx = 0; kx < g.kw; ++kx) {
+        const int t = (ci * g.kh + ky) * g.kw + kx;
+        float* __restrict out = dw + ((static_cast<int64_t>(ky) * g.kw + kx) * g.c + ci) * g.oc;
+        for (int o = 0; o < g.oc; ++o) {
+          const int64_t at =
+              ((static_cast<int64_t>(t / kFilterTaps) * groups + o / kTileChannels) * kFilterTaps + t % kFilterTaps) *
+                  kTileChannels +
+              o % kTileChannels;
+          float sum = sums[at];
+          for (int chunk = 1; chunk < chunks; ++chunk) sum += sums[chunk * sums_len + at];
+          out[o] = sum;
+        }
+      }
+    }
+  }
+  return true;
+#else
+  (void)s, (void)x, (void)dy, (void)dw;
+  return false;
+#endif
+}
+
+}  // namespace convkit

@@ -1,0 +1,65 @@
+// The geometry the stride-1 conv paths (conv2d_implicit.cc, conv2d_planar.cc) share: one
+// convolution with unit strides, and the two filters they run, the forward one and the
+// input gradient's mirror image.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels.h"
+
+namespace convkit {
+
+// A stride-1 convolution of `input` [n, h, w, c] with taps (ky, kx) at rows
+// oy + ky*dh - pad_top and columns ox + kx*dw - pad_left, into output [n, oh, ow, oc].
+// Paddings may be negative (a crop), which the input gradient's mirrored geometry needs.
+struct Stride1Conv {
+  int n, h, w, c;
+  int oc, kh, kw, dh, dw;
+  int pad_top, pad_left;
+  int oh, ow;
+};
+
+// The forward convolution of s (stride 1).
+inline Stride1Conv stride1_forward(const Conv2dShape& s) {
+  return Stride1Conv{s.n,          s.h,          s.w,          s.c,        s.oc,     s.kh, s.kw,
+                     s.dilation_h, s.dilation_w, s.pad_top,    s.pad_left, s.oh,     s.ow};
+}
+
+// The input gradient of s (stride 1) as a convolution of dy: dx[iy, ix, ci] = sum over
+// (ky', kx', o) of dy[iy + ky'*dh - pad_top', ix + kx'*dw - pad_left', o] *
+// w[kh-1-ky', kw-1-kx', ci, o], padded by the kernel's extent less the forward padding.
+inline Stride1Conv stride1_input_gradient(const Conv2dShape& s) {
+  return Stride1Conv{s.n,
+                     s.oh,
+                     s.ow,
+                     s.oc,
+                     s.c,
+                     s.kh,
+                     s.kw,
+                     s.dilation_h,
+                     s.dilation_w,
+                     (s.kh - 1) * s.dilation_h - s.pad_top,
+                     (s.kw - 1) * s.dilation_w - s.pad_left,
+                     s.h,
+                     s.w};
+}
+
+// Filter element (ky, kx, ci, o) of the forward convolution.
+struct ForwardWeight {
+  const float* w;  // [kh, kw, c, oc]
+  int kw, c, oc;
+  float operator()(int ky, int kx, int ci, int o) const {
+    return w[((static_cast<int64_t>(ky) * kw + kx) * c + ci) * oc + o];
+  }
+};
+
+// The input gradient's filter: w rotated 180 degrees, its channel axes swapped.
+struct MirroredWeight {
+  const float* w;  // the forward filter [kh, kw, c, oc]; here ci runs over oc and o over c
+  int kh, kw, c, oc;
+  float operator()(int ky, int kx, int ci, int o) const {
+    return w[((static_cast<int64_t>(kh - 1 - ky) * kw + (kw - 1 - kx)) * c + o) * oc + ci];
+  }
+};
+
+}  // namespace convkit
