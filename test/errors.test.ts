@@ -126,6 +126,9 @@ const VALID_INTS: Record<KernelName, number[]> = {
   adam: [4],
   sumSquares: [4],
   clipByGlobalNorm: [3, 4],
+  conv2dBiasActivation: [...CONV_INTS, 1],
+  matmulBiasActivation: [2, 3, 4, 0, 0, 1],
+  reluBackwardBiasGrad: [3, 2],
 };
 
 /** The float parameters each kernel takes (most take none). */

@@ -272,6 +272,71 @@ describe.each(backends)('kernels ($name backend)', (be) => {
     });
   });
 
+  describe('fused epilogues', () => {
+    const biasRef = (y: Float64Array, bias: Float32Array, relu: boolean): Float64Array => {
+      const out64 = new Float64Array(y.length);
+      for (let i = 0; i < y.length; i++) {
+        const v = Math.fround(Math.fround(y[i]) + bias[i % bias.length]);
+        out64[i] = relu ? Math.max(v, 0) : v;
+      }
+      return out64;
+    };
+
+    // The second shape's 40,000-float images make the native kernel run several blocks of
+    // images, each with its own epilogue.
+    test.each([
+      ['3x3 pad 1', conv({ h: 5, w: 7, c: 3, oc: 4, kh: 3, kw: 3, padTop: 1, padLeft: 1 }), true],
+      ['3 images of 50x50x16, linear', conv({ n: 3, h: 50, w: 50, c: 1, oc: 16, kh: 3, kw: 3, padTop: 1, padLeft: 1, oh: 50, ow: 50 }), false],
+      ['3 images of 50x50x16, relu', conv({ n: 3, h: 50, w: 50, c: 1, oc: 16, kh: 3, kw: 3, padTop: 1, padLeft: 1, oh: 50, ow: 50 }), true],
+      ['stride 2, groups 2', conv({ h: 6, w: 7, c: 4, oc: 6, kh: 3, kw: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, groups: 2 }), true],
+    ] as [string, ConvP, boolean][])('conv2dBiasActivation, %s: conv + bias (+ relu)', (_label, p, relu) => {
+      const rng = mulberry32(p.n * 31 + p.h + p.oc);
+      const x = rand(p.n * p.h * p.w * p.c, rng);
+      const w = rand(p.kh * p.kw * (p.c / p.groups) * p.oc, rng);
+      const bias = rand(p.oc, rng);
+      const y = out(p.n * p.oh * p.ow * p.oc);
+      be.run('conv2dBiasActivation', [x, w, bias, y], [...convInts(p), relu ? 1 : 0]);
+      const want = biasRef(refConv(x, w, p), bias, relu);
+      expectClose(y, want, 2e-5, 'y');
+      if (relu) expect(y.some((v) => v === 0) && y.some((v) => v > 0)).toBe(true);
+    });
+
+    test.each([
+      [5, 7, 3, 0, 0, 1],
+      [4, 33, 9, 1, 0, 0],
+      [3, 6, 5, 0, 1, 1],
+    ])('matmulBiasActivation m=%i n=%i k=%i transA=%i transB=%i relu=%i', (m, n, k, tA, tB, relu) => {
+      const rng = mulberry32(m * 100 + n + k);
+      const a = rand(m * k, rng);
+      const b = rand(k * n, rng);
+      const bias = rand(n, rng);
+      const c = out(m * n);
+      be.run('matmulBiasActivation', [a, b, bias, c], [m, n, k, tA, tB, relu]);
+      expectClose(c, biasRef(refMatmul(a, b, m, n, k, tA === 1, tB === 1), bias, relu === 1), 2e-5, 'c');
+    });
+
+    test.each([
+      [7, 5, false],
+      [300, 16, false],
+      [130, 3, true],
+    ])('reluBackwardBiasGrad %i rows x %i channels (dx aliasing dy: %s)', (rows, channels, alias) => {
+      const rng = mulberry32(rows + channels);
+      const y = awayFromZero(rows * channels, rng).map((v) => Math.max(v, 0));
+      const dy = rand(rows * channels, rng);
+      const wantDx = new Float64Array(rows * channels);
+      const wantDb = new Float64Array(channels);
+      for (let i = 0; i < y.length; i++) {
+        wantDx[i] = y[i] > 0 ? dy[i] : 0;
+        wantDb[i % channels] += wantDx[i];
+      }
+      const dx = alias ? dy : out(rows * channels);
+      const db = out(channels);
+      be.run('reluBackwardBiasGrad', [y, dy, dx, db], [rows, channels]);
+      expectClose(dx, wantDx, 0, 'dx');
+      expectClose(db, wantDb, 1e-6, 'dbias');
+    });
+  });
+
   describe.each(POOL_CASES)('pool2d: %s', (_label, p) => {
     const ints = poolInts(p);
     const xLen = p.n * p.h * p.w * p.c;

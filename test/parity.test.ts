@@ -121,6 +121,12 @@ const CASES: Record<KernelName, Case[]> = {
   add: [{ size: 1 }, { size: 999 }],
   softmaxCrossEntropy: [{ rows: 1, classes: 2 }, { rows: 33, classes: 10 }],
   sgdMomentum: [{ size: 1 }, { size: 777 }],
+  conv2dBiasActivation: CONV_CASES.map((c, i) => ({ ...c, relu: i % 2 })),
+  matmulBiasActivation: [
+    { m: 3, n: 5, k: 4, transA: 0, transB: 0, relu: 1 },
+    { m: 64, n: 33, k: 129, transA: 1, transB: 1, relu: 0 },
+  ],
+  reluBackwardBiasGrad: [{ rows: 1, channels: 3 }, { rows: 513, channels: 7 }],
 };
 
 /** Inputs for one kernel call: random values, with integer labels and valid hyperparameters. */

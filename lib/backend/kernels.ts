@@ -35,6 +35,10 @@ export interface KernelSpec {
 const CONV2D_INTS = ['n', 'h', 'w', 'c', 'oc', 'kh', 'kw', 'strideH', 'strideW', 'dilationH', 'dilationW', 'padTop', 'padLeft', 'oh', 'ow', 'groups'] as const;
 const POOL2D_INTS = ['n', 'h', 'w', 'c', 'ph', 'pw', 'strideH', 'strideW', 'padTop', 'padLeft', 'oh', 'ow'] as const;
 
+function requireFlag(kernel: string, p: Readonly<Record<string, number>>, name: string): void {
+  if (p[name] !== 0 && p[name] !== 1) throw new ArgumentError(`${kernel}: ${name} must be 0 or 1, got ${p[name]}`);
+}
+
 function requirePositive(kernel: string, p: Readonly<Record<string, number>>, names: readonly string[]): void {
   for (const name of names) {
     const v = p[name];
@@ -237,6 +241,12 @@ export type ActivationKind = (typeof ACTIVATION_KINDS)[number];
  *   1 - lr*weightDecay first, g = grad. m = beta1*m + (1-beta1) g; v = beta2*v + (1-beta2) g^2;
  *   param -= lr * (m/biasCorrection1) / (sqrt(v/biasCorrection2) + eps) (eps after the
  *   bias correction, as PyTorch).
+ * conv2dBiasActivation: conv2d, then y[.., o] += bias[o], then relu when `relu` is 1 (0:
+ *   none): the three in one pass over y (the native kernels apply bias and relu to each
+ *   block of images while it is still in cache). y must not alias x.
+ * matmulBiasActivation: matmul, then c[r, j] += bias[j], then relu when `relu` is 1.
+ * reluBackwardBiasGrad: dx = y > 0 ? dy : 0 (as reluBackward) and dbias[c] = sum_r dx[r,c]
+ *   (as biasAddGrad of dx), in one pass; dx may alias dy.
  * sumSquares: out[0] = sum of x^2 (accumulated in double). clipByGlobalNorm: total =
  *   sqrt(sum of norms[0..count)) where norms holds squared norms; grad *= maxNorm / total
  *   when total > maxNorm (else unchanged). floats = [maxNorm].
@@ -570,6 +580,41 @@ export const KERNELS: readonly KernelSpec[] = [
       return [p.count, p.size];
     },
   },
+  {
+    name: 'conv2dBiasActivation',
+    buffers: ['x', 'w', 'bias', 'y'],
+    inputs: ['x', 'w', 'bias'],
+    ints: [...CONV2D_INTS, 'relu'],
+    floats: [],
+    lengths(p) {
+      const l = conv2dLengths('conv2dBiasActivation', p);
+      requireFlag('conv2dBiasActivation', p, 'relu');
+      return [l.x, l.w, p.oc, l.y];
+    },
+  },
+  {
+    name: 'matmulBiasActivation',
+    buffers: ['a', 'b', 'bias', 'c'],
+    inputs: ['a', 'b', 'bias'],
+    ints: ['m', 'n', 'k', 'transA', 'transB', 'relu'],
+    floats: [],
+    lengths(p) {
+      requirePositive('matmulBiasActivation', p, ['m', 'n', 'k']);
+      for (const flag of ['transA', 'transB', 'relu']) requireFlag('matmulBiasActivation', p, flag);
+      return [p.m * p.k, p.k * p.n, p.n, p.m * p.n];
+    },
+  },
+  {
+    name: 'reluBackwardBiasGrad',
+    buffers: ['y', 'dy', 'dx', 'dbias'],
+    inputs: ['y', 'dy'],
+    ints: ['rows', 'channels'],
+    floats: [],
+    lengths(p) {
+      requirePositive('reluBackwardBiasGrad', p, ['rows', 'channels']);
+      return [p.rows * p.channels, p.rows * p.channels, p.rows * p.channels, p.channels];
+    },
+  },
 ];
 
 export type KernelName =
@@ -614,7 +659,10 @@ export type KernelName =
   | 'sgdNesterov'
   | 'adam'
   | 'sumSquares'
-  | 'clipByGlobalNorm';
+  | 'clipByGlobalNorm'
+  | 'conv2dBiasActivation'
+  | 'matmulBiasActivation'
+  | 'reluBackwardBiasGrad';
 
 const KERNEL_IDS = new Map<string, number>(KERNELS.map((k, i) => [k.name, i]));
 

@@ -6,7 +6,7 @@
 import type { BufferRef } from '../plan/builder';
 import { ACTIVATION_KINDS, ActivationKind } from '../backend/kernels';
 import { ArgumentError, ShapeError } from '../errors';
-import { BackwardContext, ForwardContext, Layer, LayerOptions, Shape } from './layer';
+import { BackwardContext, ForwardContext, Layer, LayerOptions, Param, Shape } from './layer';
 
 export type ActivationName = 'linear' | ActivationKind | 'softmax';
 export const ACTIVATIONS: readonly ActivationName[] = ['linear', ...ACTIVATION_KINDS, 'softmax'];
@@ -69,6 +69,24 @@ export function emitActivationBackward(ctx: BackwardContext, activation: Activat
       return dPre;
     }
   }
+}
+
+/**
+ * emitActivationBackward, then the bias gradient of dL/d(pre-activation) into the bias's
+ * gradient slot; relu's gradient and the bias sum share one pass (reluBackwardBiasGrad).
+ */
+export function emitActivationBackwardWithBias(ctx: BackwardContext, activation: ActivationName, bias: Param, channels: number): BufferRef {
+  const db = ctx.paramGradTarget(bias);
+  let dPre: BufferRef;
+  if (activation === 'relu') {
+    dPre = ctx.newBuffer(ctx.outputShape);
+    ctx.builder.emit('reluBackwardBiasGrad', [ctx.output, ctx.dOutput, dPre, db], [ctx.output.length / channels, channels]);
+  } else {
+    dPre = emitActivationBackward(ctx, activation);
+    ctx.builder.emit('biasAddGrad', [dPre, db], [dPre.length / channels, channels]);
+  }
+  ctx.paramGradDone(bias, db);
+  return dPre;
 }
 
 export interface ActivationOptions extends LayerOptions {

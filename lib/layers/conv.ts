@@ -7,7 +7,7 @@ import type { BufferRef } from '../plan/builder';
 import { ArgumentError, ShapeError } from '../errors';
 import { Padding, WindowAxis, checkPadding, windowAxis } from '../geometry';
 import { shapeToString } from '../tensor';
-import { ActivationName, checkActivation, emitActivation, emitActivationBackward } from './activation';
+import { ActivationName, checkActivation, emitActivation, emitActivationBackward, emitActivationBackwardWithBias } from './activation';
 import { Initializer, checkInitializer } from './initializers';
 import { BackwardContext, ForwardContext, Layer, LayerOptions, Param, Shape, intTuple, positiveInt, requireRank } from './layer';
 
@@ -142,6 +142,12 @@ export class Conv extends Layer {
     const [kernel, bias] = this.params;
     const { prefix, ints } = this.kernelCall(ctx.batch, ctx.inputShapes[0]);
     const y = ctx.newBuffer(ctx.outputShape);
+    if (bias && prefix === 'conv2d' && (this.activation === 'relu' || this.activation === 'linear')) {
+      // Bias and relu in the convolution's epilogue: one pass over y instead of three.
+      const relu = this.activation === 'relu' ? 1 : 0;
+      ctx.builder.emit('conv2dBiasActivation', [ctx.inputs[0], ctx.param(kernel), ctx.param(bias), y], [...ints, relu]);
+      return y;
+    }
     ctx.builder.emit(prefix, [ctx.inputs[0], ctx.param(kernel), y], ints);
     if (bias) ctx.builder.emit('biasAdd', [y, ctx.param(bias), y], [y.length / this.filters, this.filters]);
     return emitActivation(ctx, this.activation, y);
@@ -150,12 +156,7 @@ export class Conv extends Layer {
   backward(ctx: BackwardContext): void {
     const [kernel, bias] = this.params;
     const { prefix, ints } = this.kernelCall(ctx.batch, ctx.inputShapes[0]);
-    const dPre = emitActivationBackward(ctx, this.activation);
-    if (bias) {
-      const db = ctx.paramGradTarget(bias);
-      ctx.builder.emit('biasAddGrad', [dPre, db], [dPre.length / this.filters, this.filters]);
-      ctx.paramGradDone(bias, db);
-    }
+    const dPre = bias ? emitActivationBackwardWithBias(ctx, this.activation, bias, this.filters) : emitActivationBackward(ctx, this.activation);
     const dw = ctx.paramGradTarget(kernel);
     ctx.builder.emit(`${prefix}BackwardFilter`, [ctx.inputs[0], dPre, dw], ints);
     ctx.paramGradDone(kernel, dw);

@@ -2,7 +2,7 @@
 import type { BufferRef } from '../plan/builder';
 import { ShapeError } from '../errors';
 import { shapeToString } from '../tensor';
-import { ActivationName, checkActivation, emitActivation, emitActivationBackward } from './activation';
+import { ActivationName, checkActivation, emitActivation, emitActivationBackward, emitActivationBackwardWithBias } from './activation';
 import { Initializer, checkInitializer } from './initializers';
 import { BackwardContext, ForwardContext, Layer, LayerOptions, Param, Shape, positiveInt } from './layer';
 
@@ -59,6 +59,12 @@ export class Dense extends Layer {
     const x = ctx.inputs[0];
     const rows = x.length / features;
     const y = ctx.newBuffer(ctx.outputShape);
+    if (bias && (this.activation === 'relu' || this.activation === 'linear')) {
+      // Bias and relu in the matmul's epilogue.
+      const relu = this.activation === 'relu' ? 1 : 0;
+      ctx.builder.emit('matmulBiasActivation', [x, ctx.param(kernel), ctx.param(bias), y], [rows, this.units, features, 0, 0, relu]);
+      return y;
+    }
     ctx.builder.emit('matmul', [x, ctx.param(kernel), y], [rows, this.units, features, 0, 0]);
     if (bias) ctx.builder.emit('biasAdd', [y, ctx.param(bias), y], [rows, this.units]);
     return emitActivation(ctx, this.activation, y);
@@ -69,12 +75,7 @@ export class Dense extends Layer {
     const features = kernel.shape[0];
     const x = ctx.inputs[0];
     const rows = x.length / features;
-    const dPre = emitActivationBackward(ctx, this.activation);
-    if (bias) {
-      const db = ctx.paramGradTarget(bias);
-      ctx.builder.emit('biasAddGrad', [dPre, db], [rows, this.units]);
-      ctx.paramGradDone(bias, db);
-    }
+    const dPre = bias ? emitActivationBackwardWithBias(ctx, this.activation, bias, this.units) : emitActivationBackward(ctx, this.activation);
     // dW = x^T dPre
     const dw = ctx.paramGradTarget(kernel);
     ctx.builder.emit('matmul', [x, dPre, dw], [features, this.units, rows, 1, 0]);

@@ -47,6 +47,17 @@ void relu_backward(int64_t size, const float* y, const float* dy, float* dx);
 // y may alias a or b.
 void add(int64_t size, const float* a, const float* b, float* y);
 
+// Fused epilogues. conv2d_bias_activation: y = conv2d(x, w) + bias, then relu when `relu`,
+// applied to each block of images while its output is in cache; y must not alias x.
+// matmul_bias_activation: c = op(a) op(b) + bias (per column), then relu when `relu`.
+// relu_backward_bias_grad: dx = y > 0 ? dy : 0 and dbias = column sums of dx in one pass;
+// dx may alias dy.
+void conv2d_bias_activation(const Conv2dShape& s, bool relu, const float* x, const float* w, const float* bias,
+                            float* y);
+void matmul_bias_activation(int m, int n, int k, bool trans_a, bool trans_b, bool relu, const float* a, const float* b,
+                            const float* bias, float* c);
+void relu_backward_bias_grad(int64_t rows, int channels, const float* y, const float* dy, float* dx, float* dbias);
+
 // loss[0] = mean cross-entropy; dlogits = (softmax - onehot) / rows.
 void softmax_cross_entropy(int rows, int classes, const float* logits, const float* labels, float* loss, float* dlogits);
 

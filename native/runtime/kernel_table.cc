@@ -54,6 +54,9 @@ enum KernelId : int {
   kAdam,
   kSumSquares,
   kClipByGlobalNorm,
+  kConv2dBiasActivation,
+  kMatmulBiasActivation,
+  kReluBackwardBiasGrad,
   kKernelCount
 };
 
@@ -105,6 +108,9 @@ const KernelInfo kKernels[kKernelCount] = {
     {"adam", 5, 1, 0, 0b11111, {"param", "grad", "m", "v", "hyper"}},
     {"sumSquares", 2, 1, 0, 0b01, {"x", "out"}},
     {"clipByGlobalNorm", 2, 2, 1, 0b11, {"norms", "grad"}},
+    {"conv2dBiasActivation", 4, kConvInts + 1, 0, 0b0111, {"x", "w", "bias", "y"}},
+    {"matmulBiasActivation", 4, 6, 0, 0b0111, {"a", "b", "bias", "c"}},
+    {"reluBackwardBiasGrad", 4, 2, 0, 0b0011, {"y", "dy", "dx", "dbias"}},
 };
 
 const char* const kConvIntNames[kConvInts] = {"n",         "h",         "w",      "c",       "oc",      "kh",
@@ -203,7 +209,10 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
     }
     case kConv2d:
     case kConv2dBackwardInput:
-    case kConv2dBackwardFilter: {
+    case kConv2dBackwardFilter:
+    case kConv2dBiasActivation: {
+      if (id == kConv2dBiasActivation && ints[kConvInts] != 0 && ints[kConvInts] != 1)
+        return fail("E_ARG", std::string(k.name) + ": relu must be 0 or 1, got " + std::to_string(ints[kConvInts]));
       // Everything positive except the two paddings (indices 11, 12).
       if (!check_at_least(k, ints, kConvIntNames, 0, 11, 1, &result)) return result;
       if (!check_at_least(k, ints, kConvIntNames, 11, 2, 0, &result)) return result;
@@ -218,6 +227,8 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
                   product({s.n, s.oh, s.ow, s.oc}, &y);
       if (id == kConv2d) {
         expected[0] = x, expected[1] = w, expected[2] = y;
+      } else if (id == kConv2dBiasActivation) {
+        expected[0] = x, expected[1] = w, expected[2] = s.oc, expected[3] = y;
       } else if (id == kConv2dBackwardInput) {
         expected[0] = y, expected[1] = w, expected[2] = x;
       } else {
@@ -402,6 +413,24 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
       expected[0] = ints[0], expected[1] = ints[1];
       break;
     }
+    case kMatmulBiasActivation: {
+      static const char* const names[] = {"m", "n", "k", "transA", "transB", "relu"};
+      if (!check_at_least(k, ints, names, 0, 3, 1, &result)) return result;
+      for (int i = 3; i < 6; ++i)
+        if (ints[i] != 0 && ints[i] != 1)
+          return fail("E_ARG", std::string(k.name) + ": " + names[i] + " must be 0 or 1, got " + std::to_string(ints[i]));
+      sizes_fit = product({ints[0], ints[2]}, &expected[0]) && product({ints[2], ints[1]}, &expected[1]) &&
+                  product({ints[0], ints[1]}, &expected[3]);
+      expected[2] = ints[1];
+      break;
+    }
+    case kReluBackwardBiasGrad: {
+      static const char* const names[] = {"rows", "channels"};
+      if (!check_at_least(k, ints, names, 0, 2, 1, &result)) return result;
+      sizes_fit = product({ints[0], ints[1]}, &expected[0]);
+      expected[1] = expected[2] = expected[0], expected[3] = ints[1];
+      break;
+    }
     default:
       return fail("E_ARG", "unknown kernel id " + std::to_string(id));
   }
@@ -541,6 +570,15 @@ void run_kernel(int id, float* const* b, const int32_t* p, const float* f) {
       break;
     case kClipByGlobalNorm:
       clip_by_global_norm(p[0], p[1], f[0], b[0], b[1]);
+      break;
+    case kConv2dBiasActivation:
+      conv2d_bias_activation(conv_shape(p), p[kConvInts] != 0, b[0], b[1], b[2], b[3]);
+      break;
+    case kMatmulBiasActivation:
+      matmul_bias_activation(p[0], p[1], p[2], p[3] != 0, p[4] != 0, p[5] != 0, b[0], b[1], b[2], b[3]);
+      break;
+    case kReluBackwardBiasGrad:
+      relu_backward_bias_grad(int64_t{p[0]}, p[1], b[0], b[1], b[2], b[3]);
       break;
     default:
       break;
