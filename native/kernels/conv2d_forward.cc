@@ -26,6 +26,13 @@ inline void add_products(int count, const float* __restrict a, const float* __re
   for (int i = 0; i < count; ++i) dst[i] += a[i] * b[i];
 }
 
+// The epilogue on output pixels [pixel_begin, pixel_end), on the calling thread.
+void apply_epilogue(const Conv2dShape& s, const ConvEpilogue& epilogue, float* y, int64_t pixel_begin,
+                    int64_t pixel_end) {
+  if (epilogue.bias == nullptr) return;
+  bias_activation_rows(pixel_end - pixel_begin, s.oc, epilogue.bias, epilogue.relu, y + pixel_begin * s.oc);
+}
+
 // Direct loops over output pixels [pixel_begin, pixel_end).
 void forward_direct(const Conv2dShape& s, const float* x, const float* w, float* y, int64_t pixel_begin,
                     int64_t pixel_end) {
@@ -75,11 +82,12 @@ void forward_direct(const Conv2dShape& s, const float* x, const float* w, float*
 // group's weights from sgemm_pack_b (group_packed floats apart), or is null.
 void forward_chunk(const Conv2dShape& s, const ConvLowering& lowering, const float* x, const float* w,
                    const float* packed_w, size_t group_packed, float* y, int64_t pixel_begin, int64_t pixel_end,
-                   bool threaded) {
+                   bool threaded, const ConvEpilogue& epilogue) {
   const int rows = static_cast<int>(pixel_end - pixel_begin);
   float* columns = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(rows) * lowering.depth);
   if (columns == nullptr) {
     forward_direct(s, x, w, y, pixel_begin, pixel_end);
+    apply_epilogue(s, epilogue, y, pixel_begin, pixel_end);
     return;
   }
   for (int group = 0; group < s.groups; ++group) {
@@ -97,16 +105,20 @@ void forward_chunk(const Conv2dShape& s, const ConvLowering& lowering, const flo
                           false, y_group, s.oc, false);
     }
   }
+  apply_epilogue(s, epilogue, y, pixel_begin, pixel_end);  // the chunk is still in L2
 }
 
 }  // namespace
 
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float* y) {
-  if (conv_forward_planar_preferred(s) && conv2d_forward_planar(s, x, w, y)) return;
-  if (conv_forward_implicit_preferred(s) && conv2d_forward_implicit(s, x, w, y)) return;
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float* y, const ConvEpilogue& epilogue) {
+  if (conv_forward_planar_preferred(s) && conv2d_forward_planar(s, x, w, y, epilogue)) return;
+  if (conv_forward_implicit_preferred(s) && conv2d_forward_implicit(s, x, w, y, epilogue)) return;
   const ConvLowering lowering = conv_lowering(s);
   if (!conv_prefers_gemm(s)) {
-    parallel_for(lowering.pixels, [&](int64_t begin, int64_t end) { forward_direct(s, x, w, y, begin, end); });
+    parallel_for(lowering.pixels, [&](int64_t begin, int64_t end) {
+      forward_direct(s, x, w, y, begin, end);
+      apply_epilogue(s, epilogue, y, begin, end);
+    });
     return;
   }
   if (lowering.pointwise) {
@@ -114,6 +126,9 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float*
     for (int group = 0; group < s.groups; ++group) {
       sgemm(static_cast<int>(lowering.pixels), lowering.group_out, lowering.group_in, x + group * lowering.group_in,
             s.c, false, w + group * lowering.group_out, s.oc, false, y + group * lowering.group_out, s.oc, false);
+    }
+    if (epilogue.bias != nullptr) {
+      parallel_for(lowering.pixels, [&](int64_t begin, int64_t end) { apply_epilogue(s, epilogue, y, begin, end); });
     }
     return;
   }
@@ -139,7 +154,8 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float*
     for (int64_t index = begin; index < end; ++index) {
       const int64_t pixel_begin = index * chunk;
       const int64_t pixel_end = std::min(lowering.pixels, pixel_begin + chunk);
-      forward_chunk(s, lowering, x, w, packed_w, group_packed, y, pixel_begin, pixel_end, !chunk_parallel);
+      forward_chunk(s, lowering, x, w, packed_w, group_packed, y, pixel_begin, pixel_end, !chunk_parallel,
+                    epilogue);
     }
   };
   if (chunk_parallel) {

@@ -103,8 +103,8 @@ void direct_image(const Stride1Conv& g, const Weight& weight, const float* __res
 // Output images [image_begin, image_end): expand each image, then one micro-kernel call
 // per mr-pixel tile and nr-column panel, its valid rows copied out of a scratch tile.
 template <typename Weight>
-void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& weight, const float* packed,
-                const float* input, float* output, int64_t image_begin, int64_t image_end) {
+void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& weight, const ConvEpilogue& epilogue,
+                const float* packed, const float* input, float* output, int64_t image_begin, int64_t image_end) {
   const int mr = kernel.mr, nr = kernel.nr;
   const int wp = g.ow + g.kw - 1;
   const int64_t grid = static_cast<int64_t>(g.oh) * wp;
@@ -121,6 +121,9 @@ void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& w
     float* out_image = output + image * output_len;
     if (r == nullptr) {
       direct_image(g, weight, input + image * input_len, out_image);
+      if (epilogue.bias != nullptr) {
+        bias_activation_rows(static_cast<int64_t>(g.oh) * g.ow, g.oc, epilogue.bias, epilogue.relu, out_image);
+      }
       continue;
     }
     expand_rows(g, input + image * input_len, wp, r_rows, r);
@@ -134,9 +137,8 @@ void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& w
         int oy = oy0, ox = ox0;
         for (int i = 0; i < rows; ++i) {
           if (ox < g.ow) {
-            float* __restrict dst = out_image + (static_cast<int64_t>(oy) * g.ow + ox) * g.oc + p * nr;
-            const float* __restrict src = tile + i * nr;
-            for (int j = 0; j < cols; ++j) dst[j] = src[j];
+            store_pixel(cols, tile + i * nr, 1, epilogue, p * nr,
+                        out_image + (static_cast<int64_t>(oy) * g.ow + ox) * g.oc + p * nr);
           }
           if (++ox == wp) ox = 0, ++oy;
         }
@@ -146,7 +148,7 @@ void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& w
 }
 
 template <typename Weight>
-bool run(const Stride1Conv& g, const Weight& weight, const float* input, float* output) {
+bool run(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogue, const float* input, float* output) {
   const SgemmConfig& config = active_sgemm_config();
   const SgemmKernel& kernel = config.kernel;
   const int64_t depth = static_cast<int64_t>(g.kh) * g.kw * g.c;
@@ -156,7 +158,7 @@ bool run(const Stride1Conv& g, const Weight& weight, const float* input, float* 
   if (packed == nullptr) return false;
   pack_taps(g, kernel.nr, weight, packed);
   parallel_for(g.n, [&](int64_t begin, int64_t end) {
-    run_images(g, kernel, weight, packed, input, output, begin, end);
+    run_images(g, kernel, weight, epilogue, packed, input, output, begin, end);
   });
   return true;
 }
@@ -203,13 +205,14 @@ bool conv_backward_filter_implicit_preferred(const Conv2dShape& s) {
   return conv_implicit_applies(s) && s.c <= kMaxImplicitChannels;
 }
 
-bool conv2d_forward_implicit(const Conv2dShape& s, const float* x, const float* w, float* y) {
-  return run(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, x, y);
+bool conv2d_forward_implicit(const Conv2dShape& s, const float* x, const float* w, float* y,
+                             const ConvEpilogue& epilogue) {
+  return run(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, epilogue, x, y);
 }
 
 bool conv2d_backward_input_implicit(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
   const Stride1Conv g = stride1_input_gradient(s);
-  return run(g, MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, dy, dx);
+  return run(g, MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, ConvEpilogue{}, dy, dx);
 }
 
 bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const float* dy, float* dw) {

@@ -29,7 +29,8 @@ bool conv_backward_filter_implicit_preferred(const Conv2dShape& s);
 // Same contracts as conv2d_forward and conv2d_backward_input, for shapes that pass the
 // predicates above. They return false, having written nothing, when the packed filter's
 // workspace cannot be allocated; the caller then takes its usual path.
-bool conv2d_forward_implicit(const Conv2dShape& s, const float* x, const float* w, float* y);
+bool conv2d_forward_implicit(const Conv2dShape& s, const float* x, const float* w, float* y,
+                             const ConvEpilogue& epilogue);
 bool conv2d_backward_input_implicit(const Conv2dShape& s, const float* dy, const float* w, float* dx);
 
 // The filter gradient reads R as the micro-kernel's A in place too, transposed (taps as

@@ -13,9 +13,10 @@ namespace convkit {
 #if defined(__x86_64__) || defined(_M_X64)
 // native/kernels/avx512/conv_planar.cc
 void conv_planar_forward_48x8__avx512(int64_t taps, const float* p, const int32_t* offsets, const float* w,
-                                      float* out);
-void conv_planar_filter_3x8__avx512(int64_t pixels, const float* p, const int32_t* offsets, const float* dy,
-                                    int64_t ld, float* sums);
+                                      const float* bias, bool relu, float* out);
+void conv_planar_filter_3x8__avx512(int64_t pixels, int64_t images, int64_t p_stride, const float* p,
+                                    const int32_t* offsets, int64_t dy_stride, int64_t ld, const float* dy,
+                                    float* sums);
 #endif
 
 namespace {
@@ -98,8 +99,11 @@ void make_planar(const Stride1Conv& g, const PlanarLayout& layout, const float* 
       std::memcpy(dst + col_begin, src, sizeof(float) * (col_end - col_begin));
       continue;
     }
-    for (int col = col_begin; col < col_end; ++col, src += g.c) {
-      for (int ci = 0; ci < g.c; ++ci) dst[ci * layout.plane + col] = src[ci];
+    // Plane by plane: contiguous stores, strided loads (one stream each way).
+    for (int ci = 0; ci < g.c; ++ci) {
+      float* __restrict plane_row = dst + ci * layout.plane;
+      const float* __restrict channel = src + ci;
+      for (int col = col_begin; col < col_end; ++col) plane_row[col] = channel[(col - col_begin) * g.c];
     }
   }
 }
@@ -124,7 +128,8 @@ void pack_weights(const Stride1Conv& g, const Weight& weight, float* __restrict 
 }
 
 template <typename Weight>
-bool run_forward(const Stride1Conv& g, const Weight& weight, const float* input, float* output) {
+bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogue, const float* input,
+                 float* output) {
 #if defined(__x86_64__) || defined(_M_X64)
   const PlanarLayout layout = planar_layout(g);
   const int groups = (g.oc + kTileChannels - 1) / kTileChannels;
@@ -134,6 +139,12 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const float* input,
   pack_weights(g, weight, packed);
   int32_t offsets[kMaxTaps];
   tap_offsets(g, layout, offsets);
+  // The bias padded to whole groups of 8 channels, for the micro-kernel's epilogue.
+  const bool has_bias = epilogue.bias != nullptr;
+  float* bias = has_bias ? thread_workspace(WorkspaceSlot::kConvBias, static_cast<size_t>(groups) * kTileChannels)
+                         : nullptr;
+  if (has_bias && bias == nullptr) return false;
+  for (int o = 0; has_bias && o < groups * kTileChannels; ++o) bias[o] = o < g.oc ? epilogue.bias[o] : 0.0f;
 
   bool complete = true;
   parallel_for(g.n, [&](int64_t image_begin, int64_t image_end) {
@@ -153,14 +164,15 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const float* input,
         const int pixels = static_cast<int>(std::min<int64_t>(kTilePixels, layout.grid - q0));
         for (int group = 0; group < groups; ++group) {
           conv_planar_forward_48x8__avx512(layout.taps, planar + q0, offsets,
-                                           packed + static_cast<int64_t>(group) * layout.taps * kTileChannels, tile);
+                                           packed + static_cast<int64_t>(group) * layout.taps * kTileChannels,
+                                           has_bias ? bias + group * kTileChannels : nullptr, epilogue.relu, tile);
           const int channels = std::min(kTileChannels, g.oc - group * kTileChannels);
           int oy = static_cast<int>(q0 / layout.wp), ox = static_cast<int>(q0 % layout.wp);
           for (int i = 0; i < pixels; ++i) {
             if (ox < g.ow) {
-              float* __restrict dst =
-                  out_image + (static_cast<int64_t>(oy) * g.ow + ox) * g.oc + group * kTileChannels;
-              for (int o = 0; o < channels; ++o) dst[o] = tile[o * kTilePixels + i];
+              float* __restrict dst = out_image + (static_cast<int64_t>(oy) * g.ow + ox) * g.oc + group * kTileChannels;
+              const float* __restrict src = tile + i * kTileChannels;
+              for (int o = 0; o < channels; ++o) dst[o] = src[o];
             }
             if (++ox == layout.wp) ox = 0, ++oy;
           }
@@ -172,7 +184,7 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const float* input,
   // runs out, and then the caller recomputes everything on another path.
   return complete;
 #else
-  (void)g, (void)weight, (void)input, (void)output;
+  (void)g, (void)weight, (void)epilogue, (void)input, (void)output;
   return false;
 #endif
 }
@@ -205,12 +217,13 @@ bool conv_backward_filter_planar_preferred(const Conv2dShape& s) {
   return planar_applies(s, s.c * s.kh * s.kw) && s.oc <= kMaxOutputChannels;
 }
 
-bool conv2d_forward_planar(const Conv2dShape& s, const float* x, const float* w, float* y) {
-  return run_forward(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, x, y);
+bool conv2d_forward_planar(const Conv2dShape& s, const float* x, const float* w, float* y,
+                           const ConvEpilogue& epilogue) {
+  return run_forward(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, epilogue, x, y);
 }
 
 bool conv2d_backward_input_planar(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
-  return run_forward(stride1_input_gradient(s), MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, dy, dx);
+  return run_forward(stride1_input_gradient(s), MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, ConvEpilogue{}, dy, dx);
 }
 
 bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
@@ -229,11 +242,15 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
   tap_offsets(g, layout, offsets);
   for (int t = layout.taps; t < tap_groups * kFilterTaps; ++t) offsets[t] = 0;  // padding taps, sums unused
 
+  // A chunk's images side by side, planar, then its dy: the micro-kernel sums over all of
+  // them in registers, so each tap group's reduction happens once per chunk.
+  const int64_t chunk_images = (s.n + chunks - 1) / chunks;
+  const int64_t dy_len = groups * kTileChannels * ld;
   bool complete = true;
   parallel_for(chunks, [&](int64_t chunk_begin, int64_t chunk_end) {
-    float* planar = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(layout.length));
+    float* planar = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(chunk_images * layout.length));
     float* planar_dy =
-        thread_workspace(WorkspaceSlot::kConvGradientPanels, static_cast<size_t>(groups * kTileChannels * ld));
+        thread_workspace(WorkspaceSlot::kConvGradientPanels, static_cast<size_t>(chunk_images * dy_len));
     if (planar == nullptr || planar_dy == nullptr) {
       complete = false;
       return;
@@ -241,17 +258,17 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
     const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
     const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
     for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-      float* chunk_sums = sums + chunk * sums_len;
-      std::memset(chunk_sums, 0, sizeof(float) * sums_len);
-      for (int64_t image = s.n * chunk / chunks; image < s.n * (chunk + 1) / chunks; ++image) {
-        make_planar(g, layout, x + image * input_len, planar);
-        planar_gradient(g, layout, groups * kTileChannels, ld, dy + image * output_len, planar_dy);
-        float* out = chunk_sums;
-        for (int tg = 0; tg < tap_groups; ++tg) {
-          for (int group = 0; group < groups; ++group, out += kFilterTaps * kTileChannels) {
-            conv_planar_filter_3x8__avx512(ld, planar, offsets + tg * kFilterTaps,
-                                           planar_dy + group * kTileChannels * ld, ld, out);
-          }
+      const int64_t first = s.n * chunk / chunks, images = s.n * (chunk + 1) / chunks - first;
+      for (int64_t b = 0; b < images; ++b) {
+        make_planar(g, layout, x + (first + b) * input_len, planar + b * layout.length);
+        planar_gradient(g, layout, groups * kTileChannels, ld, dy + (first + b) * output_len, planar_dy + b * dy_len);
+      }
+      float* out = sums + chunk * sums_len;
+      std::memset(out, 0, sizeof(float) * sums_len);
+      for (int tg = 0; tg < tap_groups; ++tg) {
+        for (int group = 0; group < groups; ++group, out += kFilterTaps * kTileChannels) {
+          conv_planar_filter_3x8__avx512(ld, images, layout.length, planar, offsets + tg * kFilterTaps, dy_len, ld,
+                                         planar_dy + group * kTileChannels * ld, out);
         }
       }
     }

@@ -25,7 +25,8 @@ bool conv_backward_filter_planar_preferred(const Conv2dShape& s);
 // shapes that pass the predicates above. They return false when their workspace cannot
 // be allocated, with the output possibly part written; the caller then computes all of
 // it on another path.
-bool conv2d_forward_planar(const Conv2dShape& s, const float* x, const float* w, float* y);
+bool conv2d_forward_planar(const Conv2dShape& s, const float* x, const float* w, float* y,
+                           const ConvEpilogue& epilogue);
 bool conv2d_backward_input_planar(const Conv2dShape& s, const float* dy, const float* w, float* dx);
 bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const float* dy, float* dw);
 

@@ -44,6 +44,25 @@ inline Stride1Conv stride1_input_gradient(const Conv2dShape& s) {
                      s.w};
 }
 
+// dst[j] = src[j * src_stride] for j < count, plus bias[j] and then relu when the
+// epilogue has a bias: how the stride-1 paths write a pixel's channels out of a tile.
+inline void store_pixel(int count, const float* __restrict src, int src_stride, const ConvEpilogue& epilogue,
+                        int channel0, float* __restrict dst) {
+  if (epilogue.bias == nullptr) {
+    for (int j = 0; j < count; ++j) dst[j] = src[j * src_stride];
+    return;
+  }
+  const float* __restrict bias = epilogue.bias + channel0;
+  if (epilogue.relu) {
+    for (int j = 0; j < count; ++j) {
+      const float value = src[j * src_stride] + bias[j];
+      dst[j] = value > 0.0f ? value : 0.0f;
+    }
+  } else {
+    for (int j = 0; j < count; ++j) dst[j] = src[j * src_stride] + bias[j];
+  }
+}
+
 // Filter element (ky, kx, ci, o) of the forward convolution.
 struct ForwardWeight {
   const float* w;  // [kh, kw, c, oc]

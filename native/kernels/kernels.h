@@ -27,7 +27,15 @@ struct Pool2dShape {
 // c[m,n] = op(a) * op(b); a is [m,k] (or [k,m] when trans_a), b is [k,n] (or [n,k] when trans_b).
 void matmul(int m, int n, int k, bool trans_a, bool trans_b, const float* a, const float* b, float* c);
 
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float* y);
+// Bias and relu applied to a convolution's output as each part of it is produced (while
+// it is in cache): conv2d_bias_activation's epilogue. No bias: nothing is applied.
+struct ConvEpilogue {
+  const float* bias = nullptr;  // [oc]
+  bool relu = false;
+};
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float* y,
+                    const ConvEpilogue& epilogue = ConvEpilogue{});
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx);
 void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* dy, float* dw);
 
@@ -57,6 +65,10 @@ void conv2d_bias_activation(const Conv2dShape& s, bool relu, const float* x, con
 void matmul_bias_activation(int m, int n, int k, bool trans_a, bool trans_b, bool relu, const float* a, const float* b,
                             const float* bias, float* c);
 void relu_backward_bias_grad(int64_t rows, int channels, const float* y, const float* dy, float* dx, float* dbias);
+
+// y[r, c] = y[r, c] + bias[c], then max(., 0) when relu, for rows [0, rows): one
+// thread's share of an epilogue.
+void bias_activation_rows(int64_t rows, int channels, const float* bias, bool relu, float* y);
 
 // loss[0] = mean cross-entropy; dlogits = (softmax - onehot) / rows.
 void softmax_cross_entropy(int rows, int classes, const float* logits, const float* labels, float* loss, float* dlogits);

@@ -2,6 +2,7 @@
 // [oy*sH - pT, oy*sH - pT + ph) and columns likewise, clipped to the input: positions
 // outside it are skipped, and a window with none in range yields 0 and takes no gradient.
 #include "kernels.h"
+#include "parallel.h"
 
 namespace convkit {
 
@@ -64,7 +65,41 @@ inline void add_divided(int count, const float* __restrict src, float divisor, f
 
 }  // namespace
 
+namespace {
+
+// The common 2x2, stride 2, unpadded pool: each output pixel is the channelwise maximum of
+// two pairs of adjacent input pixels, one pass down the rows with no window clipping.
+// Strict '>' keeps the first maximum, as the general loop (and NaN never wins a compare).
+void max_pool2d_forward_2x2(const Pool2dShape& s, const float* x, float* y) {
+  const int64_t row_len = static_cast<int64_t>(s.w) * s.c;
+  const int64_t image_len = static_cast<int64_t>(s.h) * row_len;
+  parallel_for(s.n, [&](int64_t image_begin, int64_t image_end) {
+    for (int64_t image = image_begin; image < image_end; ++image) {
+      float* __restrict out = y + image * s.oh * s.ow * s.c;
+      for (int oy = 0; oy < s.oh; ++oy) {
+        const float* __restrict top = x + image * image_len + 2 * oy * row_len;
+        const float* __restrict bottom = top + row_len;
+        for (int ox = 0; ox < s.ow; ++ox, out += s.c, top += 2 * s.c, bottom += 2 * s.c) {
+          for (int ch = 0; ch < s.c; ++ch) {
+            const float a = top[ch], b = top[s.c + ch], c = bottom[ch], d = bottom[s.c + ch];
+            const float ab = b > a ? b : a;
+            const float abc = c > ab ? c : ab;
+            out[ch] = d > abc ? d : abc;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void max_pool2d_forward(const Pool2dShape& s, const float* x, float* y) {
+  if (s.ph == 2 && s.pw == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_top == 0 && s.pad_left == 0 &&
+      s.oh * 2 <= s.h && s.ow * 2 <= s.w) {
+    max_pool2d_forward_2x2(s, x, y);
+    return;
+  }
   const float* __restrict x_data = x;
   float* __restrict y_data = y;
   const int64_t x_row_len = static_cast<int64_t>(s.w) * s.c;
@@ -128,16 +163,18 @@ void max_pool2d_backward_2x2(const Pool2dShape& s, const float* x, const float* 
     const int64_t dx_len = static_cast<int64_t>(s.n) * image_len;
     for (int64_t index = 0; index < dx_len; ++index) dx[index] = 0.0f;
   }
-  const float* dy_pixel = dy;
-  for (int image = 0; image < s.n; ++image) {
-    for (int oy = 0; oy < s.oh; ++oy) {
-      const int64_t top = image * image_len + 2 * oy * row_len;
-      for (int ox = 0; ox < s.ow; ++ox, dy_pixel += s.c) {
-        const int64_t a = top + static_cast<int64_t>(2 * ox) * s.c, b = a + s.c, c = a + row_len, d = c + s.c;
-        max_pool_2x2_backward_pixel(s.c, x + a, x + b, x + c, x + d, dy_pixel, dx + a, dx + b, dx + c, dx + d);
+  parallel_for(s.n, [&](int64_t image_begin, int64_t image_end) {
+    const float* dy_pixel = dy + image_begin * s.oh * s.ow * s.c;
+    for (int64_t image = image_begin; image < image_end; ++image) {
+      for (int oy = 0; oy < s.oh; ++oy) {
+        const int64_t top = image * image_len + 2 * oy * row_len;
+        for (int ox = 0; ox < s.ow; ++ox, dy_pixel += s.c) {
+          const int64_t a = top + static_cast<int64_t>(2 * ox) * s.c, b = a + s.c, c = a + row_len, d = c + s.c;
+          max_pool_2x2_backward_pixel(s.c, x + a, x + b, x + c, x + d, dy_pixel, dx + a, dx + b, dx + c, dx + d);
+        }
       }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ enum class WorkspaceSlot : int {
   kConvPartials,  // per-thread partial filter gradients
   kConvWeights,   // conv weights packed once per call for the GEMM, shared by all threads
   kConvGradientPanels,  // one image's output gradient in micro-kernel panels
+  kConvBias,            // a conv's bias padded for a micro-kernel epilogue, shared by all threads
   kCount
 };
 

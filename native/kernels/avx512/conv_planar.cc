@@ -8,12 +8,50 @@
 
 namespace convkit {
 
-// out[o * 48 + i] = sum over t < taps of p[i + offsets[t]] * w[t * 8 + o], for 48 pixels
-// i and 8 channels o: 24 accumulators; per tap three unaligned pixel loads, eight weight
+namespace {
+
+// r[o] holds channel o of 16 pixels; writes pixel i's 8 channels to out[i * 8]. A 8x16
+// transpose in three rounds of shuffles: pairs of channels interleaved, then groups of
+// four channels per pixel, then the two 128-bit halves of each pixel brought together.
+inline void store_transposed_8x16(const __m512 r[8], float* out) {
+  __m512 t[8], u[8];
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);      // r0[0] r1[0] r0[1] r1[1] per 128 bits
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);  // r0[2] r1[2] r0[3] r1[3]
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {  // channels 4h .. 4h + 3
+    const __m512 lo = t[4 * h], hi = t[4 * h + 1], lo2 = t[4 * h + 2], hi2 = t[4 * h + 3];
+    u[4 * h + 0] = _mm512_shuffle_ps(lo, lo2, _MM_SHUFFLE(1, 0, 1, 0));  // pixel 4L + 0
+    u[4 * h + 1] = _mm512_shuffle_ps(lo, lo2, _MM_SHUFFLE(3, 2, 3, 2));  // pixel 4L + 1
+    u[4 * h + 2] = _mm512_shuffle_ps(hi, hi2, _MM_SHUFFLE(1, 0, 1, 0));  // pixel 4L + 2
+    u[4 * h + 3] = _mm512_shuffle_ps(hi, hi2, _MM_SHUFFLE(3, 2, 3, 2));  // pixel 4L + 3
+  }
+  // u[m] lane L: channels 0-3 of pixel 4L + m; u[4 + m] lane L: channels 4-7.
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {
+    const __m512 low = _mm512_shuffle_f32x4(u[m], u[4 + m], _MM_SHUFFLE(1, 0, 1, 0));   // lanes 0, 1 of each
+    const __m512 high = _mm512_shuffle_f32x4(u[m], u[4 + m], _MM_SHUFFLE(3, 2, 3, 2));  // lanes 2, 3 of each
+    const __m512 pixels_m_4m = _mm512_shuffle_f32x4(low, low, _MM_SHUFFLE(3, 1, 2, 0));
+    const __m512 pixels_8m_12m = _mm512_shuffle_f32x4(high, high, _MM_SHUFFLE(3, 1, 2, 0));
+    _mm256_storeu_ps(out + (m + 0) * 8, _mm512_castps512_ps256(pixels_m_4m));
+    _mm256_storeu_ps(out + (m + 4) * 8, _mm512_extractf32x8_ps(pixels_m_4m, 1));
+    _mm256_storeu_ps(out + (m + 8) * 8, _mm512_castps512_ps256(pixels_8m_12m));
+    _mm256_storeu_ps(out + (m + 12) * 8, _mm512_extractf32x8_ps(pixels_8m_12m, 1));
+  }
+}
+
+}  // namespace
+
+// out[i * 8 + o] = sum over t < taps of p[i + offsets[t]] * w[t * 8 + o], plus bias[o]
+// and then max(., 0) when relu (bias may be null: no epilogue), for 48 pixels i and 8
+// channels o. 24 accumulators; per tap three unaligned pixel loads, eight weight
 // broadcasts and 24 FMAs (about two FMAs per load, which this core needs to keep both FMA
-// ports busy).
+// ports busy). The tile is stored pixel-major, transposed in registers, so the caller
+// copies each pixel's channels as one run.
 void conv_planar_forward_48x8__avx512(int64_t taps, const float* p, const int32_t* offsets, const float* w,
-                                      float* out) {
+                                      const float* bias, bool relu, float* out) {
   __m512 acc[8][3];
 #pragma GCC unroll 8
   for (int o = 0; o < 8; ++o) acc[o][0] = acc[o][1] = acc[o][2] = _mm512_setzero_ps();
@@ -24,44 +62,65 @@ void conv_planar_forward_48x8__avx512(int64_t taps, const float* p, const int32_
     const __m512 v2 = _mm512_loadu_ps(pixels + 32);
 #pragma GCC unroll 8
     for (int o = 0; o < 8; ++o) {
-      const __m512 weight = _mm512_set1_ps(w[o]);
+      __m512 weight = _mm512_set1_ps(w[o]);
+      __asm__("" : "+v"(weight));  // one broadcast into a register, not one per FMA (see below)
       acc[o][0] = _mm512_fmadd_ps(v0, weight, acc[o][0]);
       acc[o][1] = _mm512_fmadd_ps(v1, weight, acc[o][1]);
       acc[o][2] = _mm512_fmadd_ps(v2, weight, acc[o][2]);
     }
   }
+  if (bias != nullptr) {
+    const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 8
-  for (int o = 0; o < 8; ++o) {
-    _mm512_storeu_ps(out + o * 48, acc[o][0]);
-    _mm512_storeu_ps(out + o * 48 + 16, acc[o][1]);
-    _mm512_storeu_ps(out + o * 48 + 32, acc[o][2]);
+    for (int o = 0; o < 8; ++o) {
+      const __m512 b = _mm512_set1_ps(bias[o]);
+#pragma GCC unroll 3
+      for (int j = 0; j < 3; ++j) {
+        acc[o][j] = _mm512_add_ps(acc[o][j], b);
+        // max(v, 0) returns its second operand for NaN and for -0: v > 0 ? v : +0.
+        if (relu) acc[o][j] = _mm512_max_ps(acc[o][j], zero);
+      }
+    }
+  }
+#pragma GCC unroll 3
+  for (int j = 0; j < 3; ++j) {
+    const __m512 block[8] = {acc[0][j], acc[1][j], acc[2][j], acc[3][j], acc[4][j], acc[5][j], acc[6][j], acc[7][j]};
+    store_transposed_8x16(block, out + j * 16 * 8);
   }
 }
 
-// sums[t * 8 + o] += sum over i < pixels of p[i + offsets[t]] * dy[o * ld + i], for 3 taps t
-// and 8 channels o; pixels is a multiple of 16. 24 vector accumulators, reduced once at
-// the end in a fixed order; per 16 pixels 3 + 8 loads and 24 FMAs.
-void conv_planar_filter_3x8__avx512(int64_t pixels, const float* p, const int32_t* offsets, const float* dy,
-                                    int64_t ld, float* sums) {
+// sums[t * 8 + o] += sum over images b < images and pixels i < pixels of
+// p[b * p_stride + i + offsets[t]] * dy[b * dy_stride + o * ld + i], for 3 taps t and 8
+// channels o; pixels is a multiple of 16. 24 vector accumulators, kept across all the
+// images and reduced once at the end in a fixed order; per 16 pixels 3 + 8 loads and 24
+// FMAs.
+void conv_planar_filter_3x8__avx512(int64_t pixels, int64_t images, int64_t p_stride, const float* p,
+                                    const int32_t* offsets, int64_t dy_stride, int64_t ld, const float* dy,
+                                    float* sums) {
   __m512 acc[3][8];
 #pragma GCC unroll 3
   for (int t = 0; t < 3; ++t) {
 #pragma GCC unroll 8
     for (int o = 0; o < 8; ++o) acc[t][o] = _mm512_setzero_ps();
   }
-  const float* p0 = p + offsets[0];
-  const float* p1 = p + offsets[1];
-  const float* p2 = p + offsets[2];
-  for (int64_t i = 0; i < pixels; i += 16) {
-    const __m512 v0 = _mm512_loadu_ps(p0 + i);
-    const __m512 v1 = _mm512_loadu_ps(p1 + i);
-    const __m512 v2 = _mm512_loadu_ps(p2 + i);
+  for (int64_t b = 0; b < images; ++b, p += p_stride, dy += dy_stride) {
+    const float* p0 = p + offsets[0];
+    const float* p1 = p + offsets[1];
+    const float* p2 = p + offsets[2];
+    for (int64_t i = 0; i < pixels; i += 16) {
+      const __m512 v0 = _mm512_loadu_ps(p0 + i);
+      const __m512 v1 = _mm512_loadu_ps(p1 + i);
+      const __m512 v2 = _mm512_loadu_ps(p2 + i);
 #pragma GCC unroll 8
-    for (int o = 0; o < 8; ++o) {
-      const __m512 g = _mm512_loadu_ps(dy + o * ld + i);
-      acc[0][o] = _mm512_fmadd_ps(v0, g, acc[0][o]);
-      acc[1][o] = _mm512_fmadd_ps(v1, g, acc[1][o]);
-      acc[2][o] = _mm512_fmadd_ps(v2, g, acc[2][o]);
+      for (int o = 0; o < 8; ++o) {
+        __m512 g = _mm512_loadu_ps(dy + o * ld + i);
+        // Keep g in a register: folded into each FMA as a memory operand it would be
+        // loaded three times, and the loads, not the FMAs, would set the pace.
+        __asm__("" : "+v"(g));
+        acc[0][o] = _mm512_fmadd_ps(v0, g, acc[0][o]);
+        acc[1][o] = _mm512_fmadd_ps(v1, g, acc[1][o]);
+        acc[2][o] = _mm512_fmadd_ps(v2, g, acc[2][o]);
+      }
     }
   }
 #pragma GCC unroll 3
