@@ -1,7 +1,8 @@
 // Batch normalisation over [rows, channels] (rows = batch * spatial positions), PyTorch
 // conventions: training mode normalises with the batch mean and biased variance and updates
 // the running statistics with the unbiased variance; inference uses the running statistics.
-// Per-channel sums go through float partials of kRowBlock rows into double totals; the
+// Per-channel sums go through float partials of kRowBlock rows into double totals per row
+// chunk (a fixed number of chunks, split over the threads, added in order); the
 // elementwise passes are one float multiply-add per element with coefficients computed in
 // double. Channels are processed in blocks whose state lives on the stack, each block a
 // pass down the rows reading a contiguous slice of each row.
@@ -9,6 +10,7 @@
 #include <cmath>
 
 #include "kernels.h"
+#include "parallel.h"
 
 namespace convkit {
 
@@ -19,6 +21,24 @@ constexpr int kChannelBlock = 256;
 // stays near 1e-7 relative, long enough that the inner loops run in float vectors (the
 // double accumulation per element was 4x slower on the 16-channel layers of ResNet-8).
 constexpr int64_t kRowBlock = 64;
+
+// Row chunks of the per-channel sums: a fixed count, summed in order, so the statistics
+// have the same bits on any number of threads.
+constexpr int kRowChunks = 8;
+
+// Runs body(chunk, row_begin, row_end) for the kRowChunks row chunks, over the threads.
+template <typename Body>
+void for_row_chunks(int64_t rows, const Body& body) {
+  parallel_for(kRowChunks, [&](int64_t begin, int64_t end) {
+    for (int64_t chunk = begin; chunk < end; ++chunk) body(chunk, rows * chunk / kRowChunks, rows * (chunk + 1) / kRowChunks);
+  });
+}
+
+// Elementwise passes: rows split over the threads (any split gives the same bits).
+template <typename Body>
+void for_rows(int64_t rows, const Body& body) {
+  parallel_for(rows, [&](int64_t begin, int64_t end) { body(begin, end); });
+}
 
 inline int block_width(int channels, int block) {
   return channels - block < kChannelBlock ? channels - block : kChannelBlock;
@@ -70,20 +90,34 @@ void batch_norm_train(int64_t rows, int channels, float eps, float momentum, con
 
   for (int block = 0; block < channels; block += kChannelBlock) {
     const int width = block_width(channels, block);
+    double chunk_totals[kRowChunks][kChannelBlock];
     double total[kChannelBlock];
-    float partial[kChannelBlock];
-    float center[kChannelBlock];  // the mean rounded to float
+    float center[kChannelBlock];       // the mean rounded to float
     double mean_error[kChannelBlock];  // mean - center
     float scale[kChannelBlock];
     float shift[kChannelBlock];
 
+    // Sums over rows in row chunks (float partials of kRowBlock rows into double), then
+    // the chunks in order.
+    auto chunked_sum = [&](auto add_row) {
+      for_row_chunks(rows, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
+        double* chunk_total = chunk_totals[chunk];
+        float partial[kChannelBlock];
+        for (int i = 0; i < width; ++i) chunk_total[i] = 0.0;
+        clear(width, partial);
+        for (int64_t row = row_begin; row < row_end; ++row) {
+          add_row(x_data + row * channels + block, partial);
+          if ((row - row_begin + 1) % kRowBlock == 0 || row + 1 == row_end) flush(width, partial, chunk_total);
+        }
+      });
+      for (int i = 0; i < width; ++i) {
+        total[i] = 0.0;
+        for (int chunk = 0; chunk < kRowChunks; ++chunk) total[i] += chunk_totals[chunk][i];
+      }
+    };
+
     // Pass 1: the mean.
-    for (int i = 0; i < width; ++i) total[i] = 0.0;
-    clear(width, partial);
-    for (int64_t row = 0; row < rows; ++row) {
-      add_into(width, x_data + row * channels + block, partial);
-      if ((row + 1) % kRowBlock == 0 || row + 1 == rows) flush(width, partial, total);
-    }
+    chunked_sum([&](const float* row, float* partial) { add_into(width, row, partial); });
     for (int i = 0; i < width; ++i) {
       const double block_mean = total[i] / row_count;
       center[i] = static_cast<float>(block_mean);
@@ -93,11 +127,7 @@ void batch_norm_train(int64_t rows, int channels, float eps, float momentum, con
 
     // Pass 2: the biased variance, from squares about the float mean (two passes: no
     // cancellation); E[(x - c)^2] = var + (mean - c)^2 removes the rounding of c exactly.
-    for (int i = 0; i < width; ++i) total[i] = 0.0;
-    for (int64_t row = 0; row < rows; ++row) {
-      add_centered_squares(width, x_data + row * channels + block, center, partial);
-      if ((row + 1) % kRowBlock == 0 || row + 1 == rows) flush(width, partial, total);
-    }
+    chunked_sum([&](const float* row, float* partial) { add_centered_squares(width, row, center, partial); });
 
     for (int i = 0; i < width; ++i) {
       const int channel = block + i;
@@ -116,10 +146,12 @@ void batch_norm_train(int64_t rows, int channels, float eps, float momentum, con
     }
 
     // Pass 3: y = gamma * (x - mean) * invStd + beta.
-    for (int64_t row = 0; row < rows; ++row) {
-      const int64_t offset = row * channels + block;
-      affine(width, x_data + offset, center, scale, shift, y_data + offset);
-    }
+    for_rows(rows, [&](int64_t row_begin, int64_t row_end) {
+      for (int64_t row = row_begin; row < row_end; ++row) {
+        const int64_t offset = row * channels + block;
+        affine(width, x_data + offset, center, scale, shift, y_data + offset);
+      }
+    });
   }
 }
 
@@ -136,8 +168,6 @@ void batch_norm_backward(int64_t rows, int channels, const float* x, const float
     float norm[kChannelBlock];           // the saved invStd
     double sum_dy[kChannelBlock];        // dbeta
     double sum_dy_xhat[kChannelBlock];   // dgamma
-    float partial_dy[kChannelBlock];
-    float partial_dy_xhat[kChannelBlock];
     float dy_scale[kChannelBlock];       // gamma * invStd
     float shift[kChannelBlock];          // gamma * invStd * sum(dy) / rows
     float xhat_scale[kChannelBlock];     // gamma * invStd * sum(dy * xhat) / rows
@@ -148,21 +178,35 @@ void batch_norm_backward(int64_t rows, int channels, const float* x, const float
       sum_dy[i] = 0.0;
       sum_dy_xhat[i] = 0.0;
     }
-    clear(width, partial_dy);
-    clear(width, partial_dy_xhat);
-
-    // Pass 1: sum(dy) and sum(dy * xhat), xhat = (x - mean) * invStd.
-    for (int64_t row = 0; row < rows; ++row) {
-      const float* __restrict x_row = x_data + row * channels + block;
-      const float* __restrict dy_row = dy_data + row * channels + block;
-      for (int i = 0; i < width; ++i) {
-        const float grad = dy_row[i];
-        partial_dy[i] += grad;
-        partial_dy_xhat[i] += grad * ((x_row[i] - center[i]) * norm[i]);
+    // Pass 1: sum(dy) and sum(dy * xhat), xhat = (x - mean) * invStd, in row chunks.
+    double chunk_dy[kRowChunks][kChannelBlock];
+    double chunk_dy_xhat[kRowChunks][kChannelBlock];
+    for_row_chunks(rows, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
+      double* total_dy = chunk_dy[chunk];
+      double* total_dy_xhat = chunk_dy_xhat[chunk];
+      float partial_dy[kChannelBlock];
+      float partial_dy_xhat[kChannelBlock];
+      for (int i = 0; i < width; ++i) total_dy[i] = 0.0, total_dy_xhat[i] = 0.0;
+      clear(width, partial_dy);
+      clear(width, partial_dy_xhat);
+      for (int64_t row = row_begin; row < row_end; ++row) {
+        const float* __restrict x_row = x_data + row * channels + block;
+        const float* __restrict dy_row = dy_data + row * channels + block;
+        for (int i = 0; i < width; ++i) {
+          const float grad = dy_row[i];
+          partial_dy[i] += grad;
+          partial_dy_xhat[i] += grad * ((x_row[i] - center[i]) * norm[i]);
+        }
+        if ((row - row_begin + 1) % kRowBlock == 0 || row + 1 == row_end) {
+          flush(width, partial_dy, total_dy);
+          flush(width, partial_dy_xhat, total_dy_xhat);
+        }
       }
-      if ((row + 1) % kRowBlock == 0 || row + 1 == rows) {
-        flush(width, partial_dy, sum_dy);
-        flush(width, partial_dy_xhat, sum_dy_xhat);
+    });
+    for (int i = 0; i < width; ++i) {
+      for (int chunk = 0; chunk < kRowChunks; ++chunk) {
+        sum_dy[i] += chunk_dy[chunk][i];
+        sum_dy_xhat[i] += chunk_dy_xhat[chunk][i];
       }
     }
 
@@ -176,16 +220,18 @@ void batch_norm_backward(int64_t rows, int channels, const float* x, const float
     }
 
     // Pass 2: dx = gamma * invStd * (dy - sum(dy) / rows - xhat * sum(dy * xhat) / rows).
-    for (int64_t row = 0; row < rows; ++row) {
-      const int64_t offset = row * channels + block;
-      const float* __restrict x_row = x_data + offset;
-      const float* __restrict dy_row = dy_data + offset;
-      float* __restrict dx_row = dx_data + offset;
-      for (int i = 0; i < width; ++i) {
-        const float xhat = (x_row[i] - center[i]) * norm[i];
-        dx_row[i] = dy_scale[i] * dy_row[i] - shift[i] - xhat_scale[i] * xhat;
+    for_rows(rows, [&](int64_t row_begin, int64_t row_end) {
+      for (int64_t row = row_begin; row < row_end; ++row) {
+        const int64_t offset = row * channels + block;
+        const float* __restrict x_row = x_data + offset;
+        const float* __restrict dy_row = dy_data + offset;
+        float* __restrict dx_row = dx_data + offset;
+        for (int i = 0; i < width; ++i) {
+          const float xhat = (x_row[i] - center[i]) * norm[i];
+          dx_row[i] = dy_scale[i] * dy_row[i] - shift[i] - xhat_scale[i] * xhat;
+        }
       }
-    }
+    });
   }
 }
 
@@ -206,10 +252,12 @@ void batch_norm_inference(int64_t rows, int channels, float eps, const float* x,
                                     std::sqrt(static_cast<double>(running_var[channel]) + static_cast<double>(eps)));
       shift[i] = beta[channel];
     }
-    for (int64_t row = 0; row < rows; ++row) {
-      const int64_t offset = row * channels + block;
-      affine(width, x_data + offset, center, scale, shift, y_data + offset);
-    }
+    for_rows(rows, [&](int64_t row_begin, int64_t row_end) {
+      for (int64_t row = row_begin; row < row_end; ++row) {
+        const int64_t offset = row * channels + block;
+        affine(width, x_data + offset, center, scale, shift, y_data + offset);
+      }
+    });
   }
 }
 
