@@ -49,51 +49,72 @@ void matmul_bias_activation(int m, int n, int k, bool trans_a, bool trans_b, boo
   bias_epilogue_parallel(m, n, bias, relu, c);
 }
 
+namespace {
+
+// Row chunks of relu_backward_bias_grad's sums: a fixed count, added in order, so dbias
+// has the same bits on any number of threads.
+constexpr int kRowChunks = 8;
+constexpr int kMaxRun = 256;
+
+// Rows [row_begin, row_end) of channels [block, block + width): dx, and the column sums
+// into total[0, width). Rows go in groups of `fold` whose channels are summed as one flat
+// run of fold * channels floats (folded back to channels at each flush): with 6 channels
+// a per-row loop of 6 does not vectorise, a run of 66 does.
+void relu_backward_bias_rows(int64_t row_begin, int64_t row_end, int channels, int block, int width, int fold,
+                             const float* y, const float* dy, float* dx, double* total) {
+  const int64_t span = fold == 1 ? width : static_cast<int64_t>(fold) * channels;  // floats summed per step
+  float partial[kMaxRun + 64];
+  for (int i = 0; i < width; ++i) total[i] = 0.0;
+  for (int64_t i = 0; i < span; ++i) partial[i] = 0.0f;
+  int64_t row = row_begin;
+  int64_t since_flush = 0;
+  for (; row + fold <= row_end; row += fold) {
+    const int64_t offset = row * channels + block;
+    const float* __restrict y_run = y + offset;
+    const float* __restrict dy_run = dy + offset;
+    float* dx_run = dx + offset;  // may alias dy_run: each element is read before it is written
+    float* __restrict sums = partial;
+    for (int64_t i = 0; i < span; ++i) {
+      const float gradient = dy_run[i];
+      const float kept = y_run[i] > 0.0f ? gradient : 0.0f;
+      dx_run[i] = kept;
+      sums[i] += kept;
+    }
+    if ((since_flush += fold) >= kRowBlock) {
+      for (int64_t i = 0; i < span; ++i) total[i % width] += static_cast<double>(partial[i]), partial[i] = 0.0f;
+      since_flush = 0;
+    }
+  }
+  for (; row < row_end; ++row) {  // the rows left over from whole groups, one at a time
+    const int64_t offset = row * channels + block;
+    for (int i = 0; i < width; ++i) {
+      const float gradient = dy[offset + i];
+      const float kept = y[offset + i] > 0.0f ? gradient : 0.0f;
+      dx[offset + i] = kept;
+      partial[i] += kept;
+    }
+  }
+  for (int64_t i = 0; i < span; ++i) total[i % width] += static_cast<double>(partial[i]);
+}
+
+}  // namespace
+
 void relu_backward_bias_grad(int64_t rows, int channels, const float* y, const float* dy, float* dx, float* dbias) {
-  // Rows go in groups of `fold` whose channels are summed as one flat run of fold *
-  // channels floats (folded back to channels at each flush): with 6 channels a per-row
-  // loop of 6 does not vectorise, a run of 66 does.
-  constexpr int kMaxRun = 256;
   const int fold = channels >= kMaxRun ? 1 : std::max(1, 64 / channels);
-  const int64_t run = static_cast<int64_t>(fold) * channels;
   for (int block = 0; block < channels; block += kMaxRun) {
     const int width = std::min(kMaxRun, channels - block);
-    const int64_t span = fold == 1 ? width : run;  // floats summed per step
-    double total[kMaxRun];
-    float partial[kMaxRun + 64];
-    for (int i = 0; i < width; ++i) total[i] = 0.0;
-    for (int64_t i = 0; i < span; ++i) partial[i] = 0.0f;
-    const int64_t row_step = fold == 1 ? 1 : fold;
-    int64_t row = 0;
-    int64_t since_flush = 0;
-    for (; row + row_step <= rows; row += row_step) {
-      const int64_t offset = row * channels + block;
-      const float* __restrict y_run = y + offset;
-      const float* __restrict dy_run = dy + offset;
-      float* dx_run = dx + offset;  // may alias dy_run: each element is read before it is written
-      float* __restrict sums = partial;
-      for (int64_t i = 0; i < span; ++i) {
-        const float gradient = dy_run[i];
-        const float kept = y_run[i] > 0.0f ? gradient : 0.0f;
-        dx_run[i] = kept;
-        sums[i] += kept;
+    double chunk_totals[kRowChunks][kMaxRun];
+    parallel_for(kRowChunks, [&](int64_t begin, int64_t end) {
+      for (int64_t chunk = begin; chunk < end; ++chunk) {
+        relu_backward_bias_rows(rows * chunk / kRowChunks, rows * (chunk + 1) / kRowChunks, channels, block, width,
+                                fold, y, dy, dx, chunk_totals[chunk]);
       }
-      if ((since_flush += row_step) >= kRowBlock) {
-        for (int64_t i = 0; i < span; ++i) total[i % width] += static_cast<double>(partial[i]), partial[i] = 0.0f;
-        since_flush = 0;
-      }
+    });
+    for (int i = 0; i < width; ++i) {
+      double total = 0.0;
+      for (int chunk = 0; chunk < kRowChunks; ++chunk) total += chunk_totals[chunk][i];
+      dbias[block + i] = static_cast<float>(total);
     }
-    for (; row < rows; ++row) {  // the rows left over from whole groups, one at a time
-      const int64_t offset = row * channels + block;
-      for (int i = 0; i < width; ++i) {
-        const float gradient = dy[offset + i];
-        const float kept = y[offset + i] > 0.0f ? gradient : 0.0f;
-        dx[offset + i] = kept;
-        partial[i] += kept;
-      }
-    }
-    for (int64_t i = 0; i < span; ++i) total[i % width] += static_cast<double>(partial[i]);
-    for (int i = 0; i < width; ++i) dbias[block + i] = static_cast<float>(total[i]);
   }
 }
 
