@@ -163,10 +163,24 @@ bool run(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogu
   return true;
 }
 
+// Per-thread scratch (floats) for R past which large images go through im2col instead,
+// whose chunks are bounded.
+constexpr int64_t kMaxScratchFloats = int64_t{1} << 24;
+
+// Floats of R for one image of g (see conv2d_implicit.h), with the slack the tiles read.
+int64_t expanded_floats(const Stride1Conv& g, int mr) {
+  const int64_t wp = g.ow + g.kw - 1;
+  const int64_t rows = ((static_cast<int64_t>(g.oh) * wp + mr - 1) / mr) * mr + g.kw + mr;
+  return rows * g.kh * g.c;
+}
+
 bool conv_implicit_applies(const Conv2dShape& s) {
   const bool pointwise = s.kh == 1 && s.kw == 1;
-  return s.stride_h == 1 && s.stride_w == 1 && s.groups == 1 && s.dilation_w == 1 && !pointwise &&
-         s.n >= thread_count();
+  if (s.stride_h != 1 || s.stride_w != 1 || s.groups != 1 || s.dilation_w != 1 || pointwise || s.n < thread_count())
+    return false;
+  const int mr = active_sgemm_config().kernel.mr;
+  return expanded_floats(stride1_forward(s), mr) <= kMaxScratchFloats &&
+         expanded_floats(stride1_input_gradient(s), mr) <= kMaxScratchFloats;
 }
 
 // One image's dy on the virtual grid, as nr-wide panels: panel p holds, for q < grid,
@@ -202,7 +216,10 @@ bool conv_backward_input_implicit_preferred(const Conv2dShape& s) {
 }
 
 bool conv_backward_filter_implicit_preferred(const Conv2dShape& s) {
-  return conv_implicit_applies(s) && s.c <= kMaxImplicitChannels;
+  const int nr = active_sgemm_config().kernel.nr;
+  const int64_t grid = static_cast<int64_t>(s.oh) * (s.ow + s.kw - 1);
+  const int64_t gradient_panels = grid * ((s.oc + nr - 1) / nr) * nr;  // one image's dy, as panels
+  return conv_implicit_applies(s) && s.c <= kMaxImplicitChannels && gradient_panels <= kMaxScratchFloats;
 }
 
 bool conv2d_forward_implicit(const Conv2dShape& s, const float* x, const float* w, float* y,

@@ -41,11 +41,6 @@ bool planar_available() {
 #endif
 }
 
-bool planar_applies(const Conv2dShape& s, int taps) {
-  return planar_available() && s.stride_h == 1 && s.stride_w == 1 && s.groups == 1 && s.n >= thread_count() &&
-         taps <= kMaxTaps;
-}
-
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 // Sizes of one image's planar copy: planes of hp x wp, the output grid of oh x wp pixels,
@@ -68,6 +63,25 @@ PlanarLayout planar_layout(const Stride1Conv& g) {
       (g.c - 1) * layout.plane + static_cast<int64_t>(g.kh - 1) * g.dh * layout.wp + (g.kw - 1) * g.dw;
   layout.length = std::max(g.c * layout.plane, layout.tiles * kTilePixels + max_offset) + kVector;
   return layout;
+}
+
+// Per-thread scratch the planar path may use (floats): past it, large images go through
+// im2col, whose chunks are bounded.
+constexpr int64_t kMaxScratchFloats = int64_t{1} << 24;
+
+// Whether the planar path can run g: the geometry it supports, tap offsets that fit int32,
+// and scratch (`images` planar copies per thread) within kMaxScratchFloats.
+bool planar_applies(const Conv2dShape& s, const Stride1Conv& g, int64_t images) {
+  if (!planar_available() || s.stride_h != 1 || s.stride_w != 1 || s.groups != 1 || s.n < thread_count()) return false;
+  if (static_cast<int64_t>(g.c) * g.kh * g.kw > kMaxTaps) return false;
+  const PlanarLayout layout = planar_layout(g);
+  return layout.length < (int64_t{1} << 31) && images * layout.length <= kMaxScratchFloats;
+}
+
+// Images per chunk of the filter gradient (all of a chunk's images are made planar at once).
+int64_t filter_chunk_images(const Conv2dShape& s) {
+  const int chunks = std::min(s.n, kFilterPartials);
+  return (s.n + chunks - 1) / chunks;
 }
 
 // offsets[t] for tap t = (ci*kh + ky)*kw + kx.
@@ -206,15 +220,15 @@ void planar_gradient(const Stride1Conv& g, const PlanarLayout& layout, int rows,
 }  // namespace
 
 bool conv_forward_planar_preferred(const Conv2dShape& s) {
-  return planar_applies(s, s.c * s.kh * s.kw) && s.oc <= kMaxOutputChannels;
+  return s.oc <= kMaxOutputChannels && planar_applies(s, stride1_forward(s), 1);
 }
 
 bool conv_backward_input_planar_preferred(const Conv2dShape& s) {
-  return planar_applies(s, s.oc * s.kh * s.kw) && s.c <= kMaxOutputChannels;
+  return s.c <= kMaxOutputChannels && planar_applies(s, stride1_input_gradient(s), 1);
 }
 
 bool conv_backward_filter_planar_preferred(const Conv2dShape& s) {
-  return planar_applies(s, s.c * s.kh * s.kw) && s.oc <= kMaxOutputChannels;
+  return s.oc <= kMaxOutputChannels && planar_applies(s, stride1_forward(s), filter_chunk_images(s));
 }
 
 bool conv2d_forward_planar(const Conv2dShape& s, const float* x, const float* w, float* y,
@@ -244,7 +258,7 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
 
   // A chunk's images side by side, planar, then its dy: the micro-kernel sums over all of
   // them in registers, so each tap group's reduction happens once per chunk.
-  const int64_t chunk_images = (s.n + chunks - 1) / chunks;
+  const int64_t chunk_images = filter_chunk_images(s);
   const int64_t dy_len = groups * kTileChannels * ld;
   bool complete = true;
   parallel_for(chunks, [&](int64_t chunk_begin, int64_t chunk_end) {

@@ -250,6 +250,19 @@ void test_conv_case(const ConvCase& test_case, bool float_differences) {
   check_close(prefix + "backward_filter vs float-kernel finite differences", dw, dw_float_expected, kFloatDifferenceTolerance);
 }
 
+// Images whose planar or expanded copies would pass the stride-1 paths' scratch bound
+// (2^24 floats per thread) go through im2col, whose chunks are bounded.
+void test_conv_scratch_bounds() {
+  const Conv2dShape big = make_conv(2, 1100, 1000, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+  check_true("a 1100x1000x16 image skips the planar forward path", !convkit::conv_forward_planar_preferred(big));
+  check_true("a 1100x1000x16 image skips the implicit forward path", !convkit::conv_forward_implicit_preferred(big));
+  check_true("a 1100x1000x16 image skips the planar filter-gradient path",
+             !convkit::conv_backward_filter_planar_preferred(big));
+  const Conv2dShape small = make_conv(2, 110, 100, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+  check_true("a 110x100x16 image takes a stride-1 forward path",
+             convkit::conv_forward_planar_preferred(small) || convkit::conv_forward_implicit_preferred(small));
+}
+
 void test_conv2d() {
   // make_conv(n, h, w, c, oc, kh, kw, sH, sW, dH, dW, padTop, padLeft, padBottom, padRight, groups)
   const std::vector<ConvCase> cases = {
@@ -714,6 +727,7 @@ void test_sgd_momentum() {
 int main() {
   test_matmul();
   test_conv2d();
+  test_conv_scratch_bounds();
   test_pool2d();
   test_elementwise();
   test_softmax_cross_entropy();
