@@ -203,6 +203,48 @@ describe(`layer gradients through whole plans (${getBackend().name} backend)`, (
   });
 });
 
+describe('eager ops write into `out` when given one', () => {
+  const rng = new Random(5);
+  /** A tensor of garbage (7s): the op must overwrite all of it. */
+  const filled = (shape: readonly number[]): Tensor => new Tensor(shape, new Float32Array(shape.reduce((p, d) => p * d, 1)).fill(7));
+  const x = randomTensor([2, 6, 5, 3], rng, -1, 1);
+  const w = randomTensor([3, 3, 3, 4], rng, -1, 1);
+
+  test('conv, its two gradients and matmul give the same values into a reused out', () => {
+    const fresh = ops.conv2d(x, w, { padding: 'same' });
+    const out = filled(fresh.shape);
+    const written = ops.conv2d(x, w, { padding: 'same', out });
+    expect(written.data).toBe(out.data);
+    expect(Array.from(out.data)).toEqual(Array.from(fresh.data));
+    const dy = randomTensor(fresh.shape as number[], rng, -1, 1);
+    const dx = ops.convBackwardInput(dy, w, [2, 6, 5, 3], { padding: 'same' });
+    const dxOut = filled(dx.shape);
+    expect(Array.from(ops.convBackwardInput(dy, w, [2, 6, 5, 3], { padding: 'same', out: dxOut }).data)).toEqual(Array.from(dx.data));
+    const dw = ops.convBackwardFilter(x, dy, [3, 3, 3, 4], { padding: 'same' });
+    const dwOut = filled(dw.shape);
+    expect(Array.from(ops.convBackwardFilter(x, dy, [3, 3, 3, 4], { padding: 'same', out: dwOut }).data)).toEqual(Array.from(dw.data));
+    const a = randomTensor([4, 6], rng, -1, 1);
+    const b = randomTensor([6, 3], rng, -1, 1);
+    const c = filled([4, 3]);
+    expect(Array.from(ops.matmul(a, b, { out: c }).data)).toEqual(Array.from(ops.matmul(a, b).data));
+  });
+
+  test('an out of the wrong shape or sharing memory with an input is refused, naming out', () => {
+    expect(() => ops.conv2d(x, w, { padding: 'same', out: new Tensor([2, 6, 5, 5]) })).toThrow(ShapeError);
+    expect(() => ops.conv2d(x, w, { padding: 'same', out: new Tensor([2, 6, 5, 5]) })).toThrow(/conv: out must have shape \[2, 6, 5, 4\]/);
+    const shared = new Float32Array(x.data.length + 2 * 6 * 5 * 4);
+    shared.set(x.data);
+    const xView = new Tensor(x.shape, shared.subarray(0, x.data.length));
+    const overlapping = new Tensor([2, 6, 5, 4], shared.subarray(x.data.length - 1, x.data.length - 1 + 240));
+    expect(() => ops.conv2d(xView, w, { padding: 'same', out: overlapping })).toThrow(ArgumentError);
+    expect(() => ops.conv2d(xView, w, { padding: 'same', out: overlapping })).toThrow(/out must not share memory with an input/);
+    // Adjacent but not overlapping is fine.
+    const adjacent = new Tensor([2, 6, 5, 4], shared.subarray(x.data.length, x.data.length + 240));
+    expect(Array.from(ops.conv2d(xView, w, { padding: 'same', out: adjacent }).data)).toEqual(Array.from(ops.conv2d(x, w, { padding: 'same' }).data));
+    expect(() => ops.matmul(new Tensor([2, 3]), new Tensor([3, 4]), { out: { shape: [2, 4], data: new Float64Array(8) } as never })).toThrow(/matmul: out must be a tensor/);
+  });
+});
+
 describe('conventions', () => {
   test("'same' padding puts the odd extra pixel at the end (TensorFlow)", () => {
     // 4x4 input, 2x2 kernel, stride 1: one row and one column of padding, all at the bottom/right.
