@@ -282,7 +282,7 @@ convkit::Conv2dShape conv_same(int n, int h, int w, int c, int oc, int k, int st
 void bench_conv() {
   const ConvLayer layers[] = {
       {"lenet 5x5 1->6 28x28 b64", conv_same(64, 28, 28, 1, 6, 5, 1, 1)},
-      {"lenet 5x5 6->16 14x14 b64", conv_same(64, 14, 14, 6, 16, 5, 1, 1)},
+      {"lenet 5x5 6->16 14x14 valid b64", convkit::Conv2dShape{64, 14, 14, 6, 16, 5, 5, 1, 1, 1, 1, 0, 0, 10, 10, 1}},
       {"resnet8 stem 3x3 3->16 32x32 b64", conv_same(64, 32, 32, 3, 16, 3, 1, 1)},
       {"resnet8 3x3 16->16 32x32 b64", conv_same(64, 32, 32, 16, 16, 3, 1, 1)},
       {"resnet8 3x3 16->32 s2 32x32 b64", conv_same(64, 32, 32, 16, 32, 3, 2, 1)},

@@ -1,6 +1,7 @@
 #include "conv2d_implicit.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "conv2d_stride1.h"
@@ -253,12 +254,12 @@ bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const
   float* partials = thread_workspace(WorkspaceSlot::kConvPartials, static_cast<size_t>(chunks * partial_len));
   if (partials == nullptr) return false;
 
-  bool complete = true;  // false when a thread's workspace could not be allocated
+  std::atomic<bool> complete{true};  // false when a thread's workspace could not be allocated
   parallel_for(chunks, [&](int64_t chunk_begin, int64_t chunk_end) {
     float* r = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(r_rows * khc));
     float* dy_panels = thread_workspace(WorkspaceSlot::kConvGradientPanels, static_cast<size_t>(panels * grid * nr));
     if (r == nullptr || dy_panels == nullptr) {
-      complete = false;
+      complete.store(false, std::memory_order_relaxed);
       return;
     }
     const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
@@ -279,7 +280,7 @@ bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const
       }
     }
   });
-  if (!complete) return false;
+  if (!complete.load()) return false;
 
   // dw[ky, kx, ci, o] = sum over chunks, in order, of the partials' row t = (kx*kh + ky)*c + ci.
   for (int ky = 0; ky < g.kh; ++ky) {
