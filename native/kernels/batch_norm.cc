@@ -22,24 +22,6 @@ constexpr int kChannelBlock = 256;
 // double accumulation per element was 4x slower on the 16-channel layers of ResNet-8).
 constexpr int64_t kRowBlock = 64;
 
-// Row chunks of the per-channel sums: a fixed count, summed in order, so the statistics
-// have the same bits on any number of threads.
-constexpr int kRowChunks = 8;
-
-// Runs body(chunk, row_begin, row_end) for the kRowChunks row chunks, over the threads.
-template <typename Body>
-void for_row_chunks(int64_t rows, const Body& body) {
-  parallel_for(kRowChunks, [&](int64_t begin, int64_t end) {
-    for (int64_t chunk = begin; chunk < end; ++chunk) body(chunk, rows * chunk / kRowChunks, rows * (chunk + 1) / kRowChunks);
-  });
-}
-
-// Elementwise passes: rows split over the threads (any split gives the same bits).
-template <typename Body>
-void for_rows(int64_t rows, const Body& body) {
-  parallel_for(rows, [&](int64_t begin, int64_t end) { body(begin, end); });
-}
-
 inline int block_width(int channels, int block) {
   return channels - block < kChannelBlock ? channels - block : kChannelBlock;
 }
@@ -90,7 +72,7 @@ void batch_norm_train(int64_t rows, int channels, float eps, float momentum, con
 
   for (int block = 0; block < channels; block += kChannelBlock) {
     const int width = block_width(channels, block);
-    double chunk_totals[kRowChunks][kChannelBlock];
+    double chunk_totals[kFixedChunks][kChannelBlock];
     double total[kChannelBlock];
     float center[kChannelBlock];       // the mean rounded to float
     double mean_error[kChannelBlock];  // mean - center
@@ -100,7 +82,7 @@ void batch_norm_train(int64_t rows, int channels, float eps, float momentum, con
     // Sums over rows in row chunks (float partials of kRowBlock rows into double), then
     // the chunks in order.
     auto chunked_sum = [&](auto add_row) {
-      for_row_chunks(rows, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
+      for_fixed_chunks(rows, kFixedChunks, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
         double* chunk_total = chunk_totals[chunk];
         float partial[kChannelBlock];
         for (int i = 0; i < width; ++i) chunk_total[i] = 0.0;
@@ -112,7 +94,7 @@ void batch_norm_train(int64_t rows, int channels, float eps, float momentum, con
       });
       for (int i = 0; i < width; ++i) {
         total[i] = 0.0;
-        for (int chunk = 0; chunk < kRowChunks; ++chunk) total[i] += chunk_totals[chunk][i];
+        for (int chunk = 0; chunk < kFixedChunks; ++chunk) total[i] += chunk_totals[chunk][i];
       }
     };
 
@@ -146,7 +128,7 @@ void batch_norm_train(int64_t rows, int channels, float eps, float momentum, con
     }
 
     // Pass 3: y = gamma * (x - mean) * invStd + beta.
-    for_rows(rows, [&](int64_t row_begin, int64_t row_end) {
+    parallel_for(rows, [&](int64_t row_begin, int64_t row_end) {
       for (int64_t row = row_begin; row < row_end; ++row) {
         const int64_t offset = row * channels + block;
         affine(width, x_data + offset, center, scale, shift, y_data + offset);
@@ -179,9 +161,9 @@ void batch_norm_backward(int64_t rows, int channels, const float* x, const float
       sum_dy_xhat[i] = 0.0;
     }
     // Pass 1: sum(dy) and sum(dy * xhat), xhat = (x - mean) * invStd, in row chunks.
-    double chunk_dy[kRowChunks][kChannelBlock];
-    double chunk_dy_xhat[kRowChunks][kChannelBlock];
-    for_row_chunks(rows, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
+    double chunk_dy[kFixedChunks][kChannelBlock];
+    double chunk_dy_xhat[kFixedChunks][kChannelBlock];
+    for_fixed_chunks(rows, kFixedChunks, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
       double* total_dy = chunk_dy[chunk];
       double* total_dy_xhat = chunk_dy_xhat[chunk];
       float partial_dy[kChannelBlock];
@@ -204,7 +186,7 @@ void batch_norm_backward(int64_t rows, int channels, const float* x, const float
       }
     });
     for (int i = 0; i < width; ++i) {
-      for (int chunk = 0; chunk < kRowChunks; ++chunk) {
+      for (int chunk = 0; chunk < kFixedChunks; ++chunk) {
         sum_dy[i] += chunk_dy[chunk][i];
         sum_dy_xhat[i] += chunk_dy_xhat[chunk][i];
       }
@@ -220,7 +202,7 @@ void batch_norm_backward(int64_t rows, int channels, const float* x, const float
     }
 
     // Pass 2: dx = gamma * invStd * (dy - sum(dy) / rows - xhat * sum(dy * xhat) / rows).
-    for_rows(rows, [&](int64_t row_begin, int64_t row_end) {
+    parallel_for(rows, [&](int64_t row_begin, int64_t row_end) {
       for (int64_t row = row_begin; row < row_end; ++row) {
         const int64_t offset = row * channels + block;
         const float* __restrict x_row = x_data + offset;
@@ -252,7 +234,7 @@ void batch_norm_inference(int64_t rows, int channels, float eps, const float* x,
                                     std::sqrt(static_cast<double>(running_var[channel]) + static_cast<double>(eps)));
       shift[i] = beta[channel];
     }
-    for_rows(rows, [&](int64_t row_begin, int64_t row_end) {
+    parallel_for(rows, [&](int64_t row_begin, int64_t row_end) {
       for (int64_t row = row_begin; row < row_end; ++row) {
         const int64_t offset = row * channels + block;
         affine(width, x_data + offset, center, scale, shift, y_data + offset);

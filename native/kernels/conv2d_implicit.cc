@@ -18,10 +18,6 @@ constexpr int kMaxTileFloats = 1024;  // scratch tile: at least mr * nr of every
 // gradient) im2col's copies are small next to its GEMM and the two paths measure about
 // the same (bench/native/gemm_bench --conv); below it the implicit path wins by 1.5-3x.
 constexpr int kMaxImplicitChannels = 32;
-// Partial sums of the filter gradient: a fixed count (not the thread count), so that the
-// sum's order, and so its bits, do not depend on the threads.
-constexpr int kFilterPartials = 8;
-
 // The output channels are the GEMM's columns, the micro-kernel's vector lanes: with fewer
 // than this, most lanes would compute padding.
 constexpr int kMinImplicitColumns = 16;
@@ -164,10 +160,6 @@ bool run(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogu
   return true;
 }
 
-// Per-thread scratch (floats) for R past which large images go through im2col instead,
-// whose chunks are bounded.
-constexpr int64_t kMaxScratchFloats = int64_t{1} << 24;
-
 // Floats of R for one image of g (see conv2d_implicit.h), with the slack the tiles read.
 int64_t expanded_floats(const Stride1Conv& g, int mr) {
   const int64_t wp = g.ow + g.kw - 1;
@@ -250,32 +242,29 @@ bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const
   // panels, so the micro-kernel writes every tile in place.
   const int64_t ldp = static_cast<int64_t>(panels) * nr;
   const int64_t partial_len = static_cast<int64_t>(tap_tiles) * mr * ldp;
-  const int chunks = std::min(s.n, kFilterPartials);
+  const int chunks = std::min(s.n, kFixedChunks);
   float* partials = thread_workspace(WorkspaceSlot::kConvPartials, static_cast<size_t>(chunks * partial_len));
   if (partials == nullptr) return false;
 
   std::atomic<bool> complete{true};  // false when a thread's workspace could not be allocated
-  parallel_for(chunks, [&](int64_t chunk_begin, int64_t chunk_end) {
+  const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
+  const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
+  for_fixed_chunks(s.n, chunks, [&](int64_t chunk, int64_t image_begin, int64_t image_end) {
     float* r = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(r_rows * khc));
     float* dy_panels = thread_workspace(WorkspaceSlot::kConvGradientPanels, static_cast<size_t>(panels * grid * nr));
     if (r == nullptr || dy_panels == nullptr) {
       complete.store(false, std::memory_order_relaxed);
       return;
     }
-    const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
-    const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
-    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-      float* partial = partials + chunk * partial_len;
-      const int64_t image_begin = s.n * chunk / chunks, image_end = s.n * (chunk + 1) / chunks;
-      for (int64_t image = image_begin; image < image_end; ++image) {
-        expand_rows(g, x + image * input_len, wp, r_rows, r);
-        grid_panels(g, nr, wp, dy + image * output_len, dy_panels);
-        const bool accumulate = image > image_begin;
-        for (int tt = 0; tt < tap_tiles; ++tt) {
-          for (int p = 0; p < panels; ++p) {
-            kernel.function(grid, r + static_cast<int64_t>(tt) * mr, 1, khc, dy_panels + p * grid * nr,
-                            partial + tt * mr * ldp + p * nr, ldp, accumulate);
-          }
+    float* partial = partials + chunk * partial_len;
+    for (int64_t image = image_begin; image < image_end; ++image) {
+      expand_rows(g, x + image * input_len, wp, r_rows, r);
+      grid_panels(g, nr, wp, dy + image * output_len, dy_panels);
+      const bool accumulate = image > image_begin;
+      for (int tt = 0; tt < tap_tiles; ++tt) {
+        for (int p = 0; p < panels; ++p) {
+          kernel.function(grid, r + static_cast<int64_t>(tt) * mr, 1, khc, dy_panels + p * grid * nr,
+                          partial + tt * mr * ldp + p * nr, ldp, accumulate);
         }
       }
     }

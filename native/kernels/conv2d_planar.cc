@@ -30,8 +30,6 @@ constexpr int kVector = 16;       // floats per vector
 constexpr int kMaxOutputChannels = 31;
 // Taps (c * kh * kw) whose offsets fit the stack table.
 constexpr int kMaxTaps = 1024;
-// Partial sums of the filter gradient: a fixed count, so its bits do not depend on threads.
-constexpr int kFilterPartials = 8;
 
 bool planar_available() {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -66,10 +64,6 @@ PlanarLayout planar_layout(const Stride1Conv& g) {
   return layout;
 }
 
-// Per-thread scratch the planar path may use (floats): past it, large images go through
-// im2col, whose chunks are bounded.
-constexpr int64_t kMaxScratchFloats = int64_t{1} << 24;
-
 // Whether the planar path can run g: the geometry it supports, tap offsets that fit int32,
 // and scratch (`images` planar copies per thread) within kMaxScratchFloats.
 bool planar_applies(const Conv2dShape& s, const Stride1Conv& g, int64_t images) {
@@ -81,7 +75,7 @@ bool planar_applies(const Conv2dShape& s, const Stride1Conv& g, int64_t images) 
 
 // Images per chunk of the filter gradient (all of a chunk's images are made planar at once).
 int64_t filter_chunk_images(const Conv2dShape& s) {
-  const int chunks = std::min(s.n, kFilterPartials);
+  const int chunks = std::min(s.n, kFixedChunks);
   return (s.n + chunks - 1) / chunks;
 }
 
@@ -256,7 +250,7 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
   const int64_t ld = round_up(layout.grid, kVector);  // a multiple of 16 floats, zero past the grid
   // Each chunk's sums: [tap group][channel group][3 taps][8 channels].
   const int64_t sums_len = static_cast<int64_t>(tap_groups) * groups * kFilterTaps * kTileChannels;
-  const int chunks = std::min(s.n, kFilterPartials);
+  const int chunks = std::min(s.n, kFixedChunks);
   float* sums = thread_workspace(WorkspaceSlot::kConvPartials, static_cast<size_t>(chunks * sums_len));
   if (sums == nullptr) return false;
   int32_t offsets[kMaxTaps + kFilterTaps];
@@ -268,7 +262,9 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
   const int64_t chunk_images = filter_chunk_images(s);
   const int64_t dy_len = groups * kTileChannels * ld;
   std::atomic<bool> complete{true};  // threads that cannot get workspace clear it
-  parallel_for(chunks, [&](int64_t chunk_begin, int64_t chunk_end) {
+  const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
+  const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
+  for_fixed_chunks(s.n, chunks, [&](int64_t chunk, int64_t first, int64_t end) {
     float* planar = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(chunk_images * layout.length));
     float* planar_dy =
         thread_workspace(WorkspaceSlot::kConvGradientPanels, static_cast<size_t>(chunk_images * dy_len));
@@ -276,21 +272,17 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
       complete.store(false, std::memory_order_relaxed);
       return;
     }
-    const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
-    const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
-    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-      const int64_t first = s.n * chunk / chunks, images = s.n * (chunk + 1) / chunks - first;
-      for (int64_t b = 0; b < images; ++b) {
-        make_planar(g, layout, x + (first + b) * input_len, planar + b * layout.length);
-        planar_gradient(g, layout, groups * kTileChannels, ld, dy + (first + b) * output_len, planar_dy + b * dy_len);
-      }
-      float* out = sums + chunk * sums_len;
-      std::memset(out, 0, sizeof(float) * sums_len);
-      for (int tg = 0; tg < tap_groups; ++tg) {
-        for (int group = 0; group < groups; ++group, out += kFilterTaps * kTileChannels) {
-          conv_planar_filter_3x8__avx512(ld, images, layout.length, planar, offsets + tg * kFilterTaps, dy_len, ld,
-                                         planar_dy + group * kTileChannels * ld, out);
-        }
+    const int64_t images = end - first;
+    for (int64_t b = 0; b < images; ++b) {
+      make_planar(g, layout, x + (first + b) * input_len, planar + b * layout.length);
+      planar_gradient(g, layout, groups * kTileChannels, ld, dy + (first + b) * output_len, planar_dy + b * dy_len);
+    }
+    float* out = sums + chunk * sums_len;
+    std::memset(out, 0, sizeof(float) * sums_len);
+    for (int tg = 0; tg < tap_groups; ++tg) {
+      for (int group = 0; group < groups; ++group, out += kFilterTaps * kTileChannels) {
+        conv_planar_filter_3x8__avx512(ld, images, layout.length, planar, offsets + tg * kFilterTaps, dy_len, ld,
+                                       planar_dy + group * kTileChannels * ld, out);
       }
     }
   });

@@ -9,6 +9,10 @@
 
 namespace convkit {
 
+// Per-thread scratch (floats) either stride-1 path may use; past it, large images go
+// through im2col, whose chunks are bounded.
+constexpr int64_t kMaxScratchFloats = int64_t{1} << 24;
+
 // A stride-1 convolution of `input` [n, h, w, c] with taps (ky, kx) at rows
 // oy + ky*dh - pad_top and columns ox + kx*dw - pad_left, into output [n, oh, ow, oc].
 // Paddings may be negative (a crop), which the input gradient's mirrored geometry needs.

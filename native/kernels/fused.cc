@@ -51,9 +51,6 @@ void matmul_bias_activation(int m, int n, int k, bool trans_a, bool trans_b, boo
 
 namespace {
 
-// Row chunks of relu_backward_bias_grad's sums: a fixed count, added in order, so dbias
-// has the same bits on any number of threads.
-constexpr int kRowChunks = 8;
 constexpr int kMaxRun = 256;
 
 // Rows [row_begin, row_end) of channels [block, block + width): dx, and the column sums
@@ -103,16 +100,14 @@ void relu_backward_bias_grad(int64_t rows, int channels, const float* y, const f
   const int fold = channels >= kMaxRun ? 1 : std::max(1, 64 / channels);
   for (int block = 0; block < channels; block += kMaxRun) {
     const int width = std::min(kMaxRun, channels - block);
-    double chunk_totals[kRowChunks][kMaxRun];
-    parallel_for(kRowChunks, [&](int64_t begin, int64_t end) {
-      for (int64_t chunk = begin; chunk < end; ++chunk) {
-        relu_backward_bias_rows(rows * chunk / kRowChunks, rows * (chunk + 1) / kRowChunks, channels, block, width,
-                                fold, y, dy, dx, chunk_totals[chunk]);
-      }
+    // Fixed row chunks (parallel.h), added in order: dbias has the same bits on any thread count.
+    double chunk_totals[kFixedChunks][kMaxRun];
+    for_fixed_chunks(rows, kFixedChunks, [&](int64_t chunk, int64_t row_begin, int64_t row_end) {
+      relu_backward_bias_rows(row_begin, row_end, channels, block, width, fold, y, dy, dx, chunk_totals[chunk]);
     });
     for (int i = 0; i < width; ++i) {
       double total = 0.0;
-      for (int chunk = 0; chunk < kRowChunks; ++chunk) total += chunk_totals[chunk][i];
+      for (int chunk = 0; chunk < kFixedChunks; ++chunk) total += chunk_totals[chunk][i];
       dbias[block + i] = static_cast<float>(total);
     }
   }

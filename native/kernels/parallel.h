@@ -28,4 +28,18 @@ void parallel_for(int64_t count, const Body& body) {
       const_cast<void*>(static_cast<const void*>(&body)));
 }
 
+// Reductions that must give the same bits on any number of threads split their range into
+// this many chunks (however many threads there are), sum each chunk on its own and add the
+// chunk sums in chunk order.
+constexpr int kFixedChunks = 8;
+
+// Runs body(chunk, begin, end) for each chunk < chunks, chunk c covering
+// [count*c/chunks, count*(c+1)/chunks), split over the threads.
+template <typename Body>
+void for_fixed_chunks(int64_t count, int chunks, const Body& body) {
+  parallel_for(chunks, [&](int64_t first, int64_t last) {
+    for (int64_t chunk = first; chunk < last; ++chunk) body(chunk, count * chunk / chunks, count * (chunk + 1) / chunks);
+  });
+}
+
 }  // namespace convkit

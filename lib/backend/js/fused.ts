@@ -14,8 +14,7 @@ const CONV2D_INT_COUNT = 16;
 /** conv2d, + bias, then relu when ints[16] is 1. */
 export function conv2dBiasActivation(buffers: Float32Array[], ints: ArrayLike<number>, _floats: ArrayLike<number>): void {
   const [x, w, bias, y] = buffers;
-  const convInts = Array.prototype.slice.call(ints, 0, CONV2D_INT_COUNT) as number[];
-  conv2d([x, w, y], convInts, NO_FLOATS);
+  conv2d([x, w, y], ints, NO_FLOATS); // reads ints[0..15]; the relu flag after them is ignored
   const channels = ints[4];
   biasAdd([y, bias, y], [y.length / channels, channels], NO_FLOATS);
   if (ints[CONV2D_INT_COUNT] === 1) relu([y, y], [y.length], NO_FLOATS);
