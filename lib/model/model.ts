@@ -277,7 +277,7 @@ export class Model {
     const data = x.data;
     // The float's bits: an all-ones exponent (0x7f800000) is NaN or Infinity, and adding
     // 0x00800000 to the exponent field carries into the sign bit exactly then. Integer
-    // ops, three times faster than testing the floats themselves.
+    // ops only (measured about 20% faster than summing v * 0 over the floats).
     const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
     // 64K values between yields: the first slices run before V8 has optimised this loop
     // (a 1M-value slice then blocked the event loop for ~50 ms at the start of fit).
