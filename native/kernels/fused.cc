@@ -61,8 +61,11 @@ void relu_backward_bias_rows(int64_t row_begin, int64_t row_end, int channels, i
                              const float* y, const float* dy, float* dx, double* total) {
   const int64_t span = fold == 1 ? width : static_cast<int64_t>(fold) * channels;  // floats summed per step
   float partial[kMaxRun + 64];
-  for (int i = 0; i < width; ++i) total[i] = 0.0;
-  for (int64_t i = 0; i < span; ++i) partial[i] = 0.0f;
+  // Flushes add each partial into its own double (position i of the run), folded to
+  // channels once at the end: a fold per flush cost an integer division per float, which
+  // made this pass four times slower than its memory traffic on 6 channels.
+  double span_total[kMaxRun + 64];
+  for (int64_t i = 0; i < span; ++i) partial[i] = 0.0f, span_total[i] = 0.0;
   int64_t row = row_begin;
   int64_t since_flush = 0;
   for (; row + fold <= row_end; row += fold) {
@@ -78,7 +81,7 @@ void relu_backward_bias_rows(int64_t row_begin, int64_t row_end, int channels, i
       sums[i] += kept;
     }
     if ((since_flush += fold) >= kRowBlock) {
-      for (int64_t i = 0; i < span; ++i) total[i % width] += static_cast<double>(partial[i]), partial[i] = 0.0f;
+      for (int64_t i = 0; i < span; ++i) span_total[i] += static_cast<double>(partial[i]), partial[i] = 0.0f;
       since_flush = 0;
     }
   }
@@ -91,7 +94,8 @@ void relu_backward_bias_rows(int64_t row_begin, int64_t row_end, int channels, i
       partial[i] += kept;
     }
   }
-  for (int64_t i = 0; i < span; ++i) total[i % width] += static_cast<double>(partial[i]);
+  for (int i = 0; i < width; ++i) total[i] = 0.0;
+  for (int64_t i = 0; i < span; ++i) total[i % width] += span_total[i] + static_cast<double>(partial[i]);
 }
 
 }  // namespace
