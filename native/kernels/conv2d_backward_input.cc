@@ -109,7 +109,7 @@ void backward_input_images(const Conv2dShape& s, const ConvLowering& lowering, c
                            int64_t image_end, bool threaded) {
   const int64_t x_image_len = static_cast<int64_t>(s.h) * s.w * s.c;
   std::memset(dx + image_begin * x_image_len, 0, sizeof(float) * (image_end - image_begin) * x_image_len);
-  const int64_t chunk = std::min(conv_chunk_pixels(lowering), lowering.image_pixels);
+  const int64_t chunk = conv_chunk_pixels(lowering);
   const int64_t pixel_end = image_end * lowering.image_pixels;
   const bool gemm = conv_prefers_gemm(s);
   for (int64_t begin = image_begin * lowering.image_pixels; begin < pixel_end; begin += chunk) {
