@@ -129,11 +129,15 @@ const VALID_INTS: Record<KernelName, number[]> = {
   conv2dBiasActivation: [...CONV_INTS, 1],
   matmulBiasActivation: [2, 3, 4, 0, 0, 1],
   reluBackwardBiasGrad: [3, 2],
+  addRelu: [4],
+  batchNormReluTrain: [3, 2],
+  batchNormReluBackward: [3, 2],
 };
 
 /** The float parameters each kernel takes (most take none). */
 const VALID_FLOATS: Partial<Record<KernelName, number[]>> = {
   batchNormTrain: [1e-5, 0.1],
+  batchNormReluTrain: [1e-5, 0.1],
   batchNormInference: [1e-5],
   activation: [0.1],
   activationBackward: [0.1],

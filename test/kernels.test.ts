@@ -8,7 +8,7 @@ import { KernelName, kernelId } from '../lib/backend/kernels';
 import { loadAddon } from '../lib/backend/native';
 import { dot, expectClose, mulberry32, numericGrad, rand } from './helpers/numeric';
 
-type Run = (name: KernelName, bufs: Float32Array[], ints: number[]) => void;
+type Run = (name: KernelName, bufs: Float32Array[], ints: number[], floats?: number[]) => void;
 interface TestBackend {
   name: string;
   run: Run;
@@ -21,8 +21,8 @@ const native = addon.addon;
 // The raw kernels: the js functions and the addon's entry point (which checks its
 // arguments, then calls the C++ kernel), so both implementations face the same cases.
 const backends: TestBackend[] = [
-  { name: 'js', run: (name, bufs, ints) => JS_KERNELS[name](bufs, ints, []) },
-  { name: 'native', run: (name, bufs, ints) => native.runKernel(kernelId(name), bufs, ints, []) },
+  { name: 'js', run: (name, bufs, ints, floats = []) => JS_KERNELS[name](bufs, ints, floats) },
+  { name: 'native', run: (name, bufs, ints, floats = []) => native.runKernel(kernelId(name), bufs, ints, floats) },
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -334,6 +334,66 @@ describe.each(backends)('kernels ($name backend)', (be) => {
       be.run('reluBackwardBiasGrad', [y, dy, dx, db], [rows, channels]);
       expectClose(dx, wantDx, 0, 'dx');
       expectClose(db, wantDb, 1e-6, 'dbias');
+    });
+
+    test.each([
+      [1, false],
+      [999, false],
+      [70000, true],
+    ])('addRelu, %i elements (y aliasing a: %s)', (size, alias) => {
+      const rng = mulberry32(size);
+      const a = rand(size, rng);
+      const b = rand(size, rng);
+      const want = new Float64Array(size);
+      for (let i = 0; i < size; i++) want[i] = Math.max(Math.fround(a[i] + b[i]), 0);
+      const y = alias ? a : out(size);
+      be.run('addRelu', [a, b, y], [size]);
+      expectClose(y, want, 0, 'y');
+    });
+
+    // The fused batch-norm kernels against the unfused sequence on the same backend: the
+    // same arithmetic, so the same bits. 4099 x 16 spans several row chunks; 70 x 300 two
+    // of the native kernels' channel blocks.
+    const bnCases: [number, number, boolean][] = [
+      [5, 3, false],
+      [4099, 16, false],
+      [70, 300, true],
+    ];
+    test.each(bnCases)('batchNormReluTrain %i rows x %i channels = batchNormTrain, then relu', (rows, channels) => {
+      const rng = mulberry32(rows * 7 + channels);
+      const x = rand(rows * channels, rng);
+      const gamma = rand(channels, rng);
+      const beta = rand(channels, rng);
+      const stats = () => [out(channels), out(channels), new Float32Array(channels).fill(0.25), new Float32Array(channels).fill(2)];
+      const fused = [x, gamma, beta, out(rows * channels), ...stats()];
+      const unfused = [x, gamma, beta, out(rows * channels), ...stats()];
+      be.run('batchNormReluTrain', fused, [rows, channels], [1e-5, 0.1]);
+      be.run('batchNormTrain', unfused, [rows, channels], [1e-5, 0.1]);
+      be.run('relu', [unfused[3], unfused[3]], [rows * channels]);
+      ['y', 'mean', 'invStd', 'runningMean', 'runningVar'].forEach((name, i) => expectClose(fused[3 + i], unfused[3 + i], 0, name));
+      expect(fused[3].some((v) => v === 0) && fused[3].some((v) => v > 0)).toBe(true);
+    });
+
+    test.each(bnCases)('batchNormReluBackward %i rows x %i channels = reluBackward, then batchNormBackward (dx aliasing dy: %s)', (rows, channels, alias) => {
+      const rng = mulberry32(rows * 11 + channels);
+      const x = rand(rows * channels, rng);
+      const gamma = rand(channels, rng);
+      const mean = rand(channels, rng);
+      const invStd = rand(channels, rng).map((v) => 0.5 + Math.abs(v));
+      const y = rand(rows * channels, rng).map((v) => Math.max(v, 0));
+      const dy = rand(rows * channels, rng);
+      const dPre = out(rows * channels);
+      be.run('reluBackward', [y, dy, dPre], [rows * channels]);
+      const want = [out(rows * channels), out(channels), out(channels)];
+      be.run('batchNormBackward', [x, gamma, mean, invStd, dPre, ...want], [rows, channels]);
+      const dyCopy = dy.slice();
+      const dx = alias ? dyCopy : out(rows * channels);
+      const dgamma = out(channels);
+      const dbeta = out(channels);
+      be.run('batchNormReluBackward', [x, gamma, mean, invStd, y, dyCopy, dx, dgamma, dbeta], [rows, channels]);
+      expectClose(dx, want[0], 0, 'dx');
+      expectClose(dgamma, want[1], 0, 'dgamma');
+      expectClose(dbeta, want[2], 0, 'dbeta');
     });
   });
 

@@ -173,6 +173,35 @@ describe(`layer gradients through whole plans (${getBackend().name} backend)`, (
     await checkGradients(net, randomTensor([3, 4, 4, 2], rng), labelsFor(3, 3, 4));
   });
 
+  test('batchNorm and add with a fused relu: the same loss and gradients as relu layers after them', async () => {
+    const block = (fused: boolean): Model => {
+      const x = input({ shape: [5, 5, 3] });
+      const bn1 = batchNorm(fused ? { activation: 'relu' } : {}).apply(conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false }).apply(x));
+      const h = fused ? bn1 : relu().apply(bn1);
+      const bn2 = batchNorm().apply(conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false }).apply(h));
+      const shortcut = conv2d({ filters: 4, kernelSize: 1 }).apply(x);
+      const sum = fused ? add({ activation: 'relu' }).apply(bn2, shortcut) : relu().apply(add().apply(bn2, shortcut));
+      const out = dense({ units: 3 }).apply(globalAvgPool().apply(sum));
+      return model({ inputs: x, outputs: out, seed: 11 });
+    };
+    const x = randomTensor([6, 5, 5, 3], rng);
+    const y = labelsFor(6, 3, 11);
+    const [fused, unfused] = [block(true), block(false)];
+    const losses: number[] = [];
+    for (const net of [fused, unfused]) {
+      net.compile({ optimizer: sgd({ lr: 0, momentum: 0 }) });
+      losses.push(await trainingLoss(net, x, y));
+    }
+    expect(Math.abs(losses[0] - losses[1])).toBeLessThan(1e-6);
+    const [gf, gu] = [fused.getGradients(), unfused.getGradients()];
+    expect(gf.length).toBe(gu.length);
+    gf.forEach((g, i) => g.data.forEach((v, j) => expect(Math.abs(v - gu[i].data[j])).toBeLessThan(1e-5)));
+    // Inference mode: running statistics, then relu.
+    const [pf, pu] = [await fused.predict(x), await unfused.predict(x)];
+    pf.data.forEach((v, i) => expect(Math.abs(v - pu.data[i])).toBeLessThan(1e-5));
+    await checkGradients(fused, x, y);
+  });
+
   test('timeDistributed(conv2d) before conv3d', async () => {
     const net = sequential(
       [
@@ -320,6 +349,8 @@ describe('layer configs that cannot work fail when the graph is built', () => {
   test('bad options name the layer', () => {
     expect(() => dropout({ rate: 1 })).toThrow(/dropout_\d+: rate must be a number in \[0, 1\)/);
     expect(() => batchNorm({ momentum: 2, name: 'bn' })).toThrow(/bn: momentum/);
+    expect(() => batchNorm({ activation: 'tanh' as 'relu', name: 'bn' })).toThrow(/bn: activation must be 'linear' or 'relu', got "tanh"/);
+    expect(() => add({ activation: 'sigmoid' as 'relu', name: 'sum' })).toThrow(/sum: activation must be 'linear' or 'relu'/);
     expect(() => reshape({ targetShape: [-1, -1] })).toThrow(ArgumentError);
     expect(() => sequential([reshape({ targetShape: [5], name: 'r' })], { inputShape: [2, 2] })).toThrow(/r: cannot reshape \[2, 2\]/);
     expect(() => conv2dTranspose({ filters: 1, kernelSize: 3, strides: 2, outputPadding: 2, name: 't' })).toThrow(/t: outputPadding \(2\) must be smaller than the stride \(2\)/);

@@ -127,6 +127,10 @@ const CASES: Record<KernelName, Case[]> = {
     { m: 64, n: 33, k: 129, transA: 1, transB: 1, relu: 0 },
   ],
   reluBackwardBiasGrad: [{ rows: 1, channels: 3 }, { rows: 513, channels: 7 }],
+  addRelu: [{ size: 1 }, { size: 999 }],
+  // Past one row chunk per thread, and past the native kernels' 256-channel block.
+  batchNormReluTrain: [...ROWS_CHANNELS, { rows: 4099, channels: 16 }, { rows: 70, channels: 300 }],
+  batchNormReluBackward: [...ROWS_CHANNELS, { rows: 4099, channels: 16 }, { rows: 70, channels: 300 }],
 };
 
 /** Inputs for one kernel call: random values, with integer labels and valid hyperparameters. */
@@ -135,6 +139,10 @@ function inputsFor(name: KernelName, lengths: number[], p: Case, rng: Random): F
   return spec.buffers.map((buffer, i) => {
     const data = new Float32Array(lengths[i]);
     if (buffer === 'labels') for (let j = 0; j < data.length; j++) data[j] = rng.int(p.classes);
+    else if (buffer === 'y' && name === 'batchNormReluBackward') {
+      // A relu output: about half exact zeros, where the gradient must stop.
+      for (let j = 0; j < data.length; j++) data[j] = Math.max(0, rng.uniformRange(-1, 1));
+    }
     else if (buffer === 'hyper' && name === 'adam') data.set([0.01, 0.9, 0.999, 1e-8, 0.01, 1, 1 - 0.9 ** 3, 1 - 0.999 ** 3]);
     else if (buffer === 'hyper') data.set([0.05, 0.9, 1e-3]);
     else if (['v', 'runningVar', 'invStd', 'norms', 'y'].includes(buffer) && !name.startsWith('gather')) {

@@ -90,6 +90,13 @@ function weightBytes(m: Model): Buffer {
   return Buffer.concat(m.getWeights().map(bytesOf));
 }
 
+/** A residual block whose relus ride in batchNorm and add (their activation option). */
+function residualWithFusedRelu(seed: number): Model {
+  const x = input({ shape: [4, 4, 2] });
+  const h = batchNorm({ activation: 'relu' }).apply(conv2d({ filters: 2, kernelSize: 3, padding: 'same' }).apply(x));
+  return model({ inputs: x, outputs: add({ activation: 'relu' }).apply(h, x), seed });
+}
+
 /** conv, batchNorm, dropout, dense, an add and a concatenate branch, timeDistributed. */
 function branchyModel(seed: number): Model {
   const x = input({ shape: [3, 5, 5, 2] });
@@ -242,6 +249,7 @@ describe(`saved models (${backendName} backend)`, () => {
         [3, 7, 7, 2],
       ],
       [sequential([conv3d({ filters: 2, kernelSize: 2, strides: [1, 2, 2], useBias: false }), maxPool3d({ poolSize: 1 }), avgPool3d({ poolSize: [1, 2, 2] }), l2Pool3d({ poolSize: 1 }), flatten()], { inputShape: [3, 6, 6, 1], seed: 3 }), [2, 3, 6, 6, 1]],
+      [residualWithFusedRelu(4), [3, 4, 4, 2]],
     ];
     for (const [net, shape] of nets) {
       const back = modelFromBuffer(modelToBuffer(net));

@@ -247,6 +247,10 @@ export type ActivationKind = (typeof ACTIVATION_KINDS)[number];
  * matmulBiasActivation: matmul, then c[r, j] += bias[j], then relu when `relu` is 1.
  * reluBackwardBiasGrad: dx = y > 0 ? dy : 0 (as reluBackward) and dbias[c] = sum_r dx[r,c]
  *   (as biasAddGrad of dx), in one pass; dx may alias dy.
+ * addRelu: y = max(a + b, 0) (a residual add and the relu after it); y may alias a or b.
+ * batchNormReluTrain: batchNormTrain, then y = max(y, 0), in batch norm's own passes.
+ * batchNormReluBackward: given y from batchNormReluTrain, the gradient of both: batchNormBackward
+ *   of (y > 0 ? dy : 0), with the relu mask applied in batch norm's passes. dx may alias dy.
  * sumSquares: out[0] = sum of x^2 (accumulated in double). clipByGlobalNorm: total =
  *   sqrt(sum of norms[0..count)) where norms holds squared norms; grad *= maxNorm / total
  *   when total > maxNorm (else unchanged). floats = [maxNorm].
@@ -615,6 +619,42 @@ export const KERNELS: readonly KernelSpec[] = [
       return [p.rows * p.channels, p.rows * p.channels, p.rows * p.channels, p.channels];
     },
   },
+  {
+    name: 'addRelu',
+    buffers: ['a', 'b', 'y'],
+    inputs: ['a', 'b'],
+    ints: ['size'],
+    floats: [],
+    lengths(p) {
+      requirePositive('addRelu', p, ['size']);
+      return [p.size, p.size, p.size];
+    },
+  },
+  {
+    name: 'batchNormReluTrain',
+    buffers: ['x', 'gamma', 'beta', 'y', 'mean', 'invStd', 'runningMean', 'runningVar'],
+    inputs: ['x', 'gamma', 'beta', 'runningMean', 'runningVar'],
+    outputs: ['y', 'mean', 'invStd', 'runningMean', 'runningVar'],
+    ints: ['rows', 'channels'],
+    floats: ['eps', 'momentum'],
+    lengths(p) {
+      requirePositive('batchNormReluTrain', p, ['rows', 'channels']);
+      const c = p.channels;
+      return [p.rows * c, c, c, p.rows * c, c, c, c, c];
+    },
+  },
+  {
+    name: 'batchNormReluBackward',
+    buffers: ['x', 'gamma', 'mean', 'invStd', 'y', 'dy', 'dx', 'dgamma', 'dbeta'],
+    inputs: ['x', 'gamma', 'mean', 'invStd', 'y', 'dy'],
+    ints: ['rows', 'channels'],
+    floats: [],
+    lengths(p) {
+      requirePositive('batchNormReluBackward', p, ['rows', 'channels']);
+      const c = p.channels;
+      return [p.rows * c, c, c, c, p.rows * c, p.rows * c, p.rows * c, c, c];
+    },
+  },
 ];
 
 export type KernelName =
@@ -662,7 +702,10 @@ export type KernelName =
   | 'clipByGlobalNorm'
   | 'conv2dBiasActivation'
   | 'matmulBiasActivation'
-  | 'reluBackwardBiasGrad';
+  | 'reluBackwardBiasGrad'
+  | 'addRelu'
+  | 'batchNormReluTrain'
+  | 'batchNormReluBackward';
 
 const KERNEL_IDS = new Map<string, number>(KERNELS.map((k, i) => [k.name, i]));
 

@@ -20,6 +20,16 @@ export function checkActivation(layer: string, value: unknown): ActivationName {
   throw new ArgumentError(`${layer}: activation must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(value)}`);
 }
 
+/** The activations batch norm and add can apply in their own kernels. */
+export type FusedActivation = 'linear' | 'relu';
+export const FUSED_ACTIVATIONS: readonly FusedActivation[] = ['linear', 'relu'];
+
+export function checkFusedActivation(layer: string, value: unknown): FusedActivation {
+  if (value === undefined || value === null || value === 'linear') return 'linear';
+  if (value === 'relu') return 'relu';
+  throw new ArgumentError(`${layer}: activation must be 'linear' or 'relu', got ${JSON.stringify(value)}`);
+}
+
 const PRE_ACTIVATION = 'preActivation';
 
 /** Applies `activation` to `pre` (a buffer of the output shape) and returns the layer's output buffer. */

@@ -1,10 +1,10 @@
 /** Layer factories, Keras style: `conv2d({ filters: 6, kernelSize: 5, padding: 'same' })`. */
-import { ActivationLayer, ActivationName, ActivationOptions } from './activation';
+import { ActivationLayer, ActivationName, ActivationOptions, FusedActivation } from './activation';
 import { Conv, Conv2dTranspose, Conv2dTransposeOptions, ConvOptions } from './conv';
 import { Dense, DenseOptions } from './dense';
 import { Dropout, DropoutOptions } from './dropout';
 import type { Layer, LayerOptions } from './layer';
-import { Add, Concatenate, ConcatenateOptions } from './merge';
+import { Add, AddOptions, Concatenate, ConcatenateOptions } from './merge';
 import { BatchNorm, BatchNormOptions } from './normalization';
 import { GlobalPool, Pool, PoolOptions } from './pool';
 import { Flatten, Reshape, ReshapeOptions } from './reshape';
@@ -24,7 +24,9 @@ export type {
   ActivationOptions,
   BatchNormOptions,
   DropoutOptions,
+  AddOptions,
   ConcatenateOptions,
+  FusedActivation,
 };
 export type { Initializer } from './initializers';
 export { initialize } from './initializers';
@@ -53,7 +55,7 @@ export const flatten = (options: LayerOptions = {}): Flatten => new Flatten(opti
 export const reshape = (options: ReshapeOptions): Reshape => new Reshape(options);
 export const batchNorm = (options: BatchNormOptions = {}): BatchNorm => new BatchNorm(options);
 export const dropout = (options: DropoutOptions): Dropout => new Dropout(options);
-export const add = (options: LayerOptions = {}): Add => new Add(options);
+export const add = (options: AddOptions = {}): Add => new Add(options);
 export const concatenate = (options: ConcatenateOptions = {}): Concatenate => new Concatenate(options);
 export const timeDistributed = (layer: Layer, options: LayerOptions = {}): TimeDistributed => new TimeDistributed(layer, options);
 

@@ -3,10 +3,18 @@ import type { BufferRef } from '../plan/builder';
 import { ArgumentError, ShapeError } from '../errors';
 import { shapeSize, shapeToString } from '../tensor';
 import { BackwardContext, ForwardContext, Layer, LayerOptions, Shape } from './layer';
+import { checkFusedActivation, FusedActivation } from './activation';
+
+export interface AddOptions extends LayerOptions {
+  /** 'relu' applies relu to the sum in the same kernel (a residual block's last step). Default 'linear'. */
+  activation?: FusedActivation;
+}
 
 export class Add extends Layer {
-  constructor(options: LayerOptions = {}) {
+  readonly activation: FusedActivation;
+  constructor(options: AddOptions = {}) {
     super('add', options);
+    this.activation = checkFusedActivation(this.name, options.activation);
   }
   get kind(): string {
     return 'add';
@@ -15,7 +23,7 @@ export class Add extends Layer {
     return -2;
   }
   config(): Record<string, unknown> {
-    return {};
+    return { activation: this.activation };
   }
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
     const first = inputShapes[0];
@@ -28,13 +36,21 @@ export class Add extends Layer {
   }
   forward(ctx: ForwardContext): BufferRef {
     const y = ctx.newBuffer(ctx.outputShape);
-    ctx.builder.emit('add', [ctx.inputs[0], ctx.inputs[1], y], [y.length]);
-    for (let i = 2; i < ctx.inputs.length; i++) ctx.builder.emit('add', [y, ctx.inputs[i], y], [y.length]);
+    const last = ctx.inputs.length - 1;
+    // The last add applies the activation.
+    const kernel = (i: number) => (i === last && this.activation === 'relu' ? 'addRelu' : 'add');
+    ctx.builder.emit(kernel(1), [ctx.inputs[0], ctx.inputs[1], y], [y.length]);
+    for (let i = 2; i < ctx.inputs.length; i++) ctx.builder.emit(kernel(i), [y, ctx.inputs[i], y], [y.length]);
     return y;
   }
   backward(ctx: BackwardContext): void {
+    let dSum = ctx.dOutput;
+    if (this.activation === 'relu' && ctx.inputs.some((_, i) => ctx.needsInputGrad(i))) {
+      dSum = ctx.newBuffer(ctx.outputShape);
+      ctx.builder.emit('reluBackward', [ctx.output, ctx.dOutput, dSum], [dSum.length]);
+    }
     ctx.inputs.forEach((_, i) => {
-      if (ctx.needsInputGrad(i)) ctx.addInputGrad(i, ctx.dOutput);
+      if (ctx.needsInputGrad(i)) ctx.addInputGrad(i, dSum);
     });
   }
 }

@@ -25,7 +25,7 @@ import {
   Shape,
   TimeDistributed,
 } from '../layers';
-import { ACTIVATIONS, ActivationName } from '../layers/activation';
+import { ACTIVATIONS, ActivationName, FUSED_ACTIVATIONS, FusedActivation } from '../layers/activation';
 import type { Padding } from '../geometry';
 import { ConvkitError, FormatError } from '../errors';
 
@@ -183,6 +183,11 @@ class ConfigReader {
     const v = this.config[key];
     return v === undefined ? undefined : this.f.oneOf(this.at(key), v, ACTIVATIONS);
   }
+  /** The activations batch norm and add apply in their own kernels. */
+  fusedActivation(key: string): FusedActivation | undefined {
+    const v = this.config[key];
+    return v === undefined ? undefined : this.f.oneOf(this.at(key), v, FUSED_ACTIVATIONS);
+  }
 }
 
 interface Entry {
@@ -301,8 +306,9 @@ const REGISTRY = new Map<string, Entry>([
     'batchNorm',
     {
       required: [],
-      optional: ['momentum', 'eps'],
-      create: (r, name) => new BatchNorm({ name, momentum: r.number('momentum', 0, 1), eps: r.number('eps', Number.MIN_VALUE, Number.MAX_VALUE) }),
+      optional: ['momentum', 'eps', 'activation'],
+      create: (r, name) =>
+        new BatchNorm({ name, momentum: r.number('momentum', 0, 1), eps: r.number('eps', Number.MIN_VALUE, Number.MAX_VALUE), activation: r.fusedActivation('activation') }),
       params: (layer, [s]) => {
         const c = s[s.length - 1];
         return [
@@ -315,7 +321,7 @@ const REGISTRY = new Map<string, Entry>([
     },
   ],
   ['dropout', { required: ['rate'], optional: [], create: (r, name) => new Dropout({ name, rate: r.number('rate', 0, 1)! }) }],
-  ['add', { required: [], optional: [], create: (_r, name) => new Add({ name }) }],
+  ['add', { required: [], optional: ['activation'], create: (r, name) => new Add({ name, activation: r.fusedActivation('activation') }) }],
   ['concatenate', { required: [], optional: ['axis'], create: (r, name) => new Concatenate({ name, axis: r.int('axis', -MAX_RANK - 1, MAX_RANK) }) }],
   [
     'activation',

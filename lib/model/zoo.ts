@@ -1,5 +1,6 @@
 /** Ready-made models: the CLI's defaults and the benchmarks' references. */
-import { add, batchNorm, conv2d, dense, flatten, globalAvgPool, input, maxPool2d, relu, SymbolicTensor } from '../layers';
+import { add, batchNorm, conv2d, dense, flatten, globalAvgPool, input, maxPool2d, SymbolicTensor } from '../layers';
+import type { FusedActivation } from '../layers';
 import { Model, model, sequential } from './model';
 
 /** A small CNN for the embedded 8x8 digits. */
@@ -39,18 +40,21 @@ export function lenet5(inputShape: number[] = [28, 28, 1], classes = 10, seed?: 
 }
 
 /** conv 3x3 (no bias) + batch norm, the unit of a ResNet basic block. */
-function convBn(x: SymbolicTensor, filters: number, strides: number, kernelSize = 3): SymbolicTensor {
+function convBn(x: SymbolicTensor, filters: number, strides: number, kernelSize = 3, activation: FusedActivation = 'linear'): SymbolicTensor {
   const y = conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: 'heNormal' }).apply(x);
-  return batchNorm().apply(y);
+  return batchNorm({ activation }).apply(y);
 }
 
-/** A basic block: conv-BN-relu-conv-BN, plus the shortcut (a 1x1 conv + BN projection when the shape changes), then relu. */
+/**
+ * A basic block: conv-BN-relu-conv-BN, plus the shortcut (a 1x1 conv + BN projection when
+ * the shape changes), then relu. Each relu rides in the batch norm or add before it.
+ */
 function basicBlock(x: SymbolicTensor, filters: number, strides: number): SymbolicTensor {
   const inChannels = x.shape[x.shape.length - 1];
-  let y = relu().apply(convBn(x, filters, strides));
+  let y = convBn(x, filters, strides, 3, 'relu');
   y = convBn(y, filters, 1);
   const shortcut = strides !== 1 || inChannels !== filters ? convBn(x, filters, strides, 1) : x;
-  return relu().apply(add().apply(y, shortcut));
+  return add({ activation: 'relu' }).apply(y, shortcut);
 }
 
 /**
@@ -60,7 +64,7 @@ function basicBlock(x: SymbolicTensor, filters: number, strides: number): Symbol
  */
 export function resnet8(inputShape: number[] = [32, 32, 3], classes = 10, seed?: number): Model {
   const x = input({ shape: inputShape });
-  let y = relu().apply(convBn(x, 16, 1));
+  let y = convBn(x, 16, 1, 3, 'relu');
   y = basicBlock(y, 16, 1);
   y = basicBlock(y, 32, 2);
   y = basicBlock(y, 64, 2);

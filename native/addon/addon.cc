@@ -164,8 +164,8 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   if (num_buffers != static_cast<uint32_t>(kernel.num_buffers))
     throw_error(env, "E_ARG", prefix + "expected " + std::to_string(kernel.num_buffers) + " buffers, got " +
                                   std::to_string(num_buffers));
-  float* buffers[kMaxKernelBuffers] = {nullptr, nullptr, nullptr, nullptr};
-  int64_t lengths[kMaxKernelBuffers] = {0, 0, 0, 0};
+  float* buffers[kMaxKernelBuffers] = {};
+  int64_t lengths[kMaxKernelBuffers] = {};
   for (uint32_t i = 0; i < num_buffers; ++i)
     buffers[i] = float32_data(env, buffer_array.Get(i), prefix + "buffer '" + kernel.buffer_names[i] + "'", &lengths[i]);
   int32_t ints[kMaxKernelInts] = {};

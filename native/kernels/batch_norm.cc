@@ -59,10 +59,34 @@ inline void affine(int count, const float* __restrict src, const float* __restri
   for (int i = 0; i < count; ++i) dst[i] = (src[i] - center[i]) * scale[i] + shift[i];
 }
 
+// affine, then max(., 0).
+inline void affine_relu(int count, const float* __restrict src, const float* __restrict center,
+                        const float* __restrict scale, const float* __restrict shift, float* __restrict dst) {
+  for (int i = 0; i < count; ++i) {
+    const float value = (src[i] - center[i]) * scale[i] + shift[i];
+    dst[i] = value > 0.0f ? value : 0.0f;
+  }
+}
+
+// The gradient that reaches batch norm's output: dy, or dy where the relu after it passed
+// its value (relu_output > 0) and 0 elsewhere. Both loads unconditional: a select.
+template <bool kRelu>
+inline float masked_gradient(const float* __restrict dy, const float* __restrict relu_output, int i) {
+  if (!kRelu) return dy[i];
+  const float gradient = dy[i];
+  return relu_output[i] > 0.0f ? gradient : 0.0f;
+}
+
+template <bool kRelu>
+void batch_norm_backward_impl(int64_t rows, int channels, const float* x, const float* gamma, const float* mean,
+                              const float* inv_std, const float* dy, const float* relu_output, float* dx,
+                              float* dgamma, float* dbeta);
+
 }  // namespace
 
 void batch_norm_train(int64_t rows, int channels, float eps, float momentum, const float* x, const float* gamma,
-                      const float* beta, float* y, float* mean, float* inv_std, float* running_mean, float* running_var) {
+                      const float* beta, float* y, float* mean, float* inv_std, float* running_mean, float* running_var,
+                      bool relu) {
   const float* __restrict x_data = x;
   float* __restrict y_data = y;
   const double row_count = static_cast<double>(rows);
@@ -127,18 +151,36 @@ void batch_norm_train(int64_t rows, int channels, float eps, float momentum, con
       shift[i] = static_cast<float>(static_cast<double>(beta[channel]) - mean_error[i] * channel_scale);
     }
 
-    // Pass 3: y = gamma * (x - mean) * invStd + beta.
+    // Pass 3: y = gamma * (x - mean) * invStd + beta (then relu).
     parallel_for(rows, [&](int64_t row_begin, int64_t row_end) {
       for (int64_t row = row_begin; row < row_end; ++row) {
         const int64_t offset = row * channels + block;
-        affine(width, x_data + offset, center, scale, shift, y_data + offset);
+        if (relu) {
+          affine_relu(width, x_data + offset, center, scale, shift, y_data + offset);
+        } else {
+          affine(width, x_data + offset, center, scale, shift, y_data + offset);
+        }
       }
     });
   }
 }
 
 void batch_norm_backward(int64_t rows, int channels, const float* x, const float* gamma, const float* mean,
-                         const float* inv_std, const float* dy, float* dx, float* dgamma, float* dbeta) {
+                         const float* inv_std, const float* dy, float* dx, float* dgamma, float* dbeta,
+                         const float* relu_output) {
+  if (relu_output != nullptr) {
+    batch_norm_backward_impl<true>(rows, channels, x, gamma, mean, inv_std, dy, relu_output, dx, dgamma, dbeta);
+  } else {
+    batch_norm_backward_impl<false>(rows, channels, x, gamma, mean, inv_std, dy, nullptr, dx, dgamma, dbeta);
+  }
+}
+
+namespace {
+
+template <bool kRelu>
+void batch_norm_backward_impl(int64_t rows, int channels, const float* x, const float* gamma, const float* mean,
+                              const float* inv_std, const float* dy, const float* relu_output, float* dx,
+                              float* dgamma, float* dbeta) {
   const float* __restrict x_data = x;
   const float* __restrict dy_data = dy;
   float* __restrict dx_data = dx;
@@ -174,8 +216,9 @@ void batch_norm_backward(int64_t rows, int channels, const float* x, const float
       for (int64_t row = row_begin; row < row_end; ++row) {
         const float* __restrict x_row = x_data + row * channels + block;
         const float* __restrict dy_row = dy_data + row * channels + block;
+        const float* __restrict y_row = kRelu ? relu_output + row * channels + block : nullptr;
         for (int i = 0; i < width; ++i) {
-          const float grad = dy_row[i];
+          const float grad = masked_gradient<kRelu>(dy_row, y_row, i);
           partial_dy[i] += grad;
           partial_dy_xhat[i] += grad * ((x_row[i] - center[i]) * norm[i]);
         }
@@ -207,15 +250,18 @@ void batch_norm_backward(int64_t rows, int channels, const float* x, const float
         const int64_t offset = row * channels + block;
         const float* __restrict x_row = x_data + offset;
         const float* __restrict dy_row = dy_data + offset;
+        const float* __restrict y_row = kRelu ? relu_output + offset : nullptr;
         float* __restrict dx_row = dx_data + offset;
         for (int i = 0; i < width; ++i) {
           const float xhat = (x_row[i] - center[i]) * norm[i];
-          dx_row[i] = dy_scale[i] * dy_row[i] - shift[i] - xhat_scale[i] * xhat;
+          dx_row[i] = dy_scale[i] * masked_gradient<kRelu>(dy_row, y_row, i) - shift[i] - xhat_scale[i] * xhat;
         }
       }
     });
   }
 }
+
+}  // namespace
 
 void batch_norm_inference(int64_t rows, int channels, float eps, const float* x, const float* gamma, const float* beta,
                           const float* running_mean, const float* running_var, float* y) {

@@ -1,4 +1,4 @@
-// Elementwise kernels: bias add and its gradient, relu and its gradient, add.
+// Elementwise kernels: bias add and its gradient, relu and its gradient, add (and add + relu).
 #include <algorithm>
 
 #include "kernels.h"
@@ -64,6 +64,13 @@ void add_range(int64_t begin, int64_t end, const float* a, const float* b, float
   for (int64_t index = begin; index < end; ++index) y[index] = a[index] + b[index];
 }
 
+void add_relu_range(int64_t begin, int64_t end, const float* a, const float* b, float* y) {
+  for (int64_t index = begin; index < end; ++index) {
+    const float sum = a[index] + b[index];
+    y[index] = sum > 0.0f ? sum : 0.0f;
+  }
+}
+
 }  // namespace
 
 // y may alias x.
@@ -79,6 +86,10 @@ void relu_backward(int64_t size, const float* y, const float* dy, float* dx) {
 // y may alias a or b.
 void add(int64_t size, const float* a, const float* b, float* y) {
   for_ranges(size, [&](int64_t begin, int64_t end) { add_range(begin, end, a, b, y); });
+}
+
+void add_relu(int64_t size, const float* a, const float* b, float* y) {
+  for_ranges(size, [&](int64_t begin, int64_t end) { add_relu_range(begin, end, a, b, y); });
 }
 
 }  // namespace convkit

@@ -54,6 +54,8 @@ void relu_backward(int64_t size, const float* y, const float* dy, float* dx);
 
 // y may alias a or b.
 void add(int64_t size, const float* a, const float* b, float* y);
+// y = max(a + b, 0) (a residual connection and the relu after it); y may alias a or b.
+void add_relu(int64_t size, const float* a, const float* b, float* y);
 
 // Fused epilogues. conv2d_bias_activation: y = conv2d(x, w) + bias, then relu when `relu`,
 // applied to each block of images while its output is in cache; y must not alias x.
@@ -105,10 +107,15 @@ void l2_pool3d_forward(const Pool3dShape& s, const float* x, float* y);
 void l2_pool3d_backward(const Pool3dShape& s, const float* x, const float* y, const float* dy, float* dx);
 
 // Batch norm over `rows` rows of `channels` (rows = batch * spatial positions).
+// With relu set, train writes y = max(bn(x), 0), and backward takes that y (relu_output,
+// else null) and uses dy only where y > 0: batch norm and the relu after it in the passes
+// batch norm makes anyway, without a pass of their own.
 void batch_norm_train(int64_t rows, int channels, float eps, float momentum, const float* x, const float* gamma,
-                      const float* beta, float* y, float* mean, float* inv_std, float* running_mean, float* running_var);
+                      const float* beta, float* y, float* mean, float* inv_std, float* running_mean, float* running_var,
+                      bool relu = false);
 void batch_norm_backward(int64_t rows, int channels, const float* x, const float* gamma, const float* mean,
-                         const float* inv_std, const float* dy, float* dx, float* dgamma, float* dbeta);
+                         const float* inv_std, const float* dy, float* dx, float* dgamma, float* dbeta,
+                         const float* relu_output = nullptr);
 void batch_norm_inference(int64_t rows, int channels, float eps, const float* x, const float* gamma, const float* beta,
                           const float* running_mean, const float* running_var, float* y);
 

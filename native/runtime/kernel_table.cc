@@ -57,6 +57,9 @@ enum KernelId : int {
   kConv2dBiasActivation,
   kMatmulBiasActivation,
   kReluBackwardBiasGrad,
+  kAddRelu,
+  kBatchNormReluTrain,
+  kBatchNormReluBackward,
   kKernelCount
 };
 
@@ -111,6 +114,14 @@ const KernelInfo kKernels[kKernelCount] = {
     {"conv2dBiasActivation", 4, kConvInts + 1, 0, 0b0111, {"x", "w", "bias", "y"}},
     {"matmulBiasActivation", 4, 6, 0, 0b0111, {"a", "b", "bias", "c"}},
     {"reluBackwardBiasGrad", 4, 2, 0, 0b0011, {"y", "dy", "dx", "dbias"}},
+    {"addRelu", 3, 1, 0, 0b011, {"a", "b", "y"}},
+    {"batchNormReluTrain", 8, 2, 2, 0b11000111, {"x", "gamma", "beta", "y", "mean", "invStd", "runningMean", "runningVar"}},
+    {"batchNormReluBackward",
+     9,
+     2,
+     0,
+     0b000111111,
+     {"x", "gamma", "mean", "invStd", "y", "dy", "dx", "dgamma", "dbeta"}},
 };
 
 const char* const kConvIntNames[kConvInts] = {"n",         "h",         "w",      "c",       "oc",      "kh",
@@ -271,6 +282,7 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
     case kRelu:
     case kReluBackward:
     case kAdd:
+    case kAddRelu:
     case kSgdMomentum: {
       static const char* const names[] = {"size"};
       if (!check_at_least(k, ints, names, 0, 1, 1, &result)) return result;
@@ -335,18 +347,23 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
     }
     case kBatchNormTrain:
     case kBatchNormBackward:
-    case kBatchNormInference: {
+    case kBatchNormInference:
+    case kBatchNormReluTrain:
+    case kBatchNormReluBackward: {
       static const char* const names[] = {"rows", "channels"};
       if (!check_at_least(k, ints, names, 0, 2, 1, &result)) return result;
       int64_t xy = 0;
       sizes_fit = product({ints[0], ints[1]}, &xy);
       const int64_t c = ints[1];
-      if (id == kBatchNormTrain) {
+      if (id == kBatchNormTrain || id == kBatchNormReluTrain) {
         const int64_t lengths[] = {xy, c, c, xy, c, c, c, c};
         std::copy(lengths, lengths + 8, expected);
       } else if (id == kBatchNormBackward) {
         const int64_t lengths[] = {xy, c, c, c, xy, xy, c, c};
         std::copy(lengths, lengths + 8, expected);
+      } else if (id == kBatchNormReluBackward) {
+        const int64_t lengths[] = {xy, c, c, c, xy, xy, xy, c, c};
+        std::copy(lengths, lengths + 9, expected);
       } else {
         const int64_t lengths[] = {xy, c, c, c, c, xy};
         std::copy(lengths, lengths + 6, expected);
@@ -484,6 +501,9 @@ void run_kernel(int id, float* const* b, const int32_t* p, const float* f) {
     case kAdd:
       add(p[0], b[0], b[1], b[2]);
       break;
+    case kAddRelu:
+      add_relu(p[0], b[0], b[1], b[2]);
+      break;
     case kSoftmaxCrossEntropy:
       softmax_cross_entropy(p[0], p[1], b[0], b[1], b[2], b[3]);
       break;
@@ -522,6 +542,12 @@ void run_kernel(int id, float* const* b, const int32_t* p, const float* f) {
       break;
     case kBatchNormBackward:
       batch_norm_backward(p[0], p[1], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+      break;
+    case kBatchNormReluTrain:
+      batch_norm_train(p[0], p[1], f[0], f[1], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], true);
+      break;
+    case kBatchNormReluBackward:  // x, gamma, mean, invStd, y, dy, dx, dgamma, dbeta
+      batch_norm_backward(p[0], p[1], b[0], b[1], b[2], b[3], b[5], b[6], b[7], b[8], b[4]);
       break;
     case kBatchNormInference:
       batch_norm_inference(p[0], p[1], f[0], b[0], b[1], b[2], b[3], b[4], b[5]);

@@ -7,7 +7,7 @@
 
 namespace convkit {
 
-constexpr int kMaxKernelBuffers = 8;
+constexpr int kMaxKernelBuffers = 10;
 constexpr int kMaxKernelInts = 24;
 constexpr int kMaxKernelFloats = 4;
 

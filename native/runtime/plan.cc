@@ -112,7 +112,7 @@ CheckResult Plan::build(const int32_t* program, int64_t length, float* state, in
     if (nb < 0 || nb > kMaxKernelBuffers || ni < 0 || ni > kMaxKernelInts || nf < 0 || nf > kMaxKernelFloats ||
         pos + nb + ni + nf > length)
       return format_error("instruction " + std::to_string(i) + " has bad argument counts");
-    int64_t lengths[kMaxKernelBuffers] = {0, 0, 0, 0};
+    int64_t lengths[kMaxKernelBuffers] = {};
     for (int32_t b = 0; b < nb; ++b) {
       const int32_t id = program[pos + b];
       if (id < 0 || id >= num_buffers)

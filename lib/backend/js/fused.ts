@@ -1,10 +1,11 @@
 /**
  * Fused kernels (see ../kernels.ts): a layer's bias and relu in the same call as its
- * convolution or matmul, and relu's gradient with the bias gradient. Here they are the
- * unfused kernels in sequence (the same arithmetic, so both backends agree); the native
- * backend fuses them to save passes over memory.
+ * convolution or matmul, relu's gradient with the bias gradient, and relu after batch norm
+ * or a residual add. Here they are the unfused kernels in sequence (the same arithmetic,
+ * so both backends agree); the native backend fuses them to save passes over memory.
  */
-import { biasAdd, biasAddGrad, relu, reluBackward } from './elementwise';
+import { add, biasAdd, biasAddGrad, relu, reluBackward } from './elementwise';
+import { batchNormBackward, batchNormTrain } from './batchNorm';
 import { conv2d } from './conv2d';
 import { matmul } from './matmul';
 
@@ -35,4 +36,25 @@ export function reluBackwardBiasGrad(buffers: Float32Array[], ints: ArrayLike<nu
   const channels = ints[1];
   reluBackward([y, dy, dx], [rows * channels], NO_FLOATS);
   biasAddGrad([dx, dbias], [rows, channels], NO_FLOATS);
+}
+
+/** y = a + b, then relu; y may alias a or b. */
+export function addRelu(buffers: Float32Array[], ints: ArrayLike<number>, _floats: ArrayLike<number>): void {
+  const y = buffers[2];
+  add(buffers, ints, NO_FLOATS);
+  relu([y, y], ints, NO_FLOATS);
+}
+
+/** batchNormTrain, then relu on y. */
+export function batchNormReluTrain(buffers: Float32Array[], ints: ArrayLike<number>, floats: ArrayLike<number>): void {
+  const y = buffers[3];
+  batchNormTrain(buffers, ints, floats);
+  relu([y, y], [y.length], NO_FLOATS);
+}
+
+/** buffers: x, gamma, mean, invStd, y, dy, dx, dgamma, dbeta: relu's gradient (from y) into dx, then batchNormBackward of it in place. */
+export function batchNormReluBackward(buffers: Float32Array[], ints: ArrayLike<number>, _floats: ArrayLike<number>): void {
+  const [x, gamma, mean, invStd, y, dy, dx, dgamma, dbeta] = buffers;
+  reluBackward([y, dy, dx], [y.length], NO_FLOATS);
+  batchNormBackward([x, gamma, mean, invStd, dx, dx, dgamma, dbeta], ints, NO_FLOATS); // reads each dy element before writing it
 }

@@ -13,7 +13,7 @@ import { activation, activationBackward, softmax, softmaxBackward, mul } from '.
 import { scatterColumns, gatherColumns } from './columns';
 import { softmaxCrossEntropyDense, sigmoidCrossEntropy, meanSquaredError, smoothL1 } from './losses';
 import { sgdNesterov, adam, sumSquares, clipByGlobalNorm } from './optimizers';
-import { conv2dBiasActivation, matmulBiasActivation, reluBackwardBiasGrad } from './fused';
+import { conv2dBiasActivation, matmulBiasActivation, reluBackwardBiasGrad, addRelu, batchNormReluTrain, batchNormReluBackward } from './fused';
 
 export type JsKernel = (buffers: Float32Array[], ints: ArrayLike<number>, floats: ArrayLike<number>) => void;
 
@@ -63,6 +63,9 @@ export const JS_KERNELS: Record<KernelName, JsKernel> = {
   conv2dBiasActivation,
   matmulBiasActivation,
   reluBackwardBiasGrad,
+  addRelu,
+  batchNormReluTrain,
+  batchNormReluBackward,
 };
 
 export { matmul, conv2d, conv2dBackwardInput, conv2dBackwardFilter, maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward };
@@ -71,4 +74,4 @@ export { conv3d, conv3dBackwardInput, conv3dBackwardFilter, maxPool3d, maxPool3d
 export { l2Pool3d, l2Pool3dBackward, batchNormTrain, batchNormBackward, batchNormInference };
 export { activation, activationBackward, softmax, softmaxBackward, mul, scatterColumns, gatherColumns };
 export { softmaxCrossEntropyDense, sigmoidCrossEntropy, meanSquaredError, smoothL1, sgdNesterov, adam, sumSquares, clipByGlobalNorm };
-export { conv2dBiasActivation, matmulBiasActivation, reluBackwardBiasGrad };
+export { conv2dBiasActivation, matmulBiasActivation, reluBackwardBiasGrad, addRelu, batchNormReluTrain, batchNormReluBackward };
