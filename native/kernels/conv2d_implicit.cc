@@ -18,6 +18,10 @@ constexpr int kMaxTileFloats = 1024;  // scratch tile: at least mr * nr of every
 // gradient) im2col's copies are small next to its GEMM and the two paths measure about
 // the same (bench/native/gemm_bench --conv); below it the implicit path wins by 1.5-3x.
 constexpr int kMaxImplicitChannels = 32;
+// The input gradient's alternative is im2col's GEMM plus col2im, a scatter-add that costs
+// more than forward im2col's gather: the implicit path stays ahead up to 64 channels of dy
+// (gemm_bench --conv --mean, interleaved runs: 32->64 layers 81-83 -> 88-104 GFLOP/s).
+constexpr int kMaxImplicitGradientChannels = 64;
 // The output channels are the GEMM's columns, the micro-kernel's vector lanes: with fewer
 // than this, most lanes would compute padding.
 constexpr int kMinImplicitColumns = 16;
@@ -205,7 +209,7 @@ bool conv_forward_implicit_preferred(const Conv2dShape& s) {
 }
 
 bool conv_backward_input_implicit_preferred(const Conv2dShape& s) {
-  return conv_implicit_applies(s) && s.oc <= kMaxImplicitChannels && s.c >= kMinImplicitColumns;
+  return conv_implicit_applies(s) && s.oc <= kMaxImplicitGradientChannels && s.c >= kMinImplicitColumns;
 }
 
 bool conv_backward_filter_implicit_preferred(const Conv2dShape& s) {

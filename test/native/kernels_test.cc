@@ -291,7 +291,15 @@ void test_conv2d() {
       {"stride 1: padding wider than the kernel, 16 -> 16", make_conv(2, 4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1)},
       {"stride 1: two column panels and edge tiles, 4 -> 33", make_conv(2, 12, 13, 4, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       {"stride 1: implicit input gradient, 32 -> 16", make_conv(2, 5, 7, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"stride 1: implicit input gradient from 64 channels, 16 -> 64", make_conv(2, 6, 5, 16, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      // Forward and filter gradient by im2col (40 input channels), input gradient implicit.
+      {"implicit input gradient only, 40 -> 50", make_conv(2, 5, 6, 40, 50, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
   };
+  for (const ConvCase& c : cases) {
+    if (c.name.find("implicit input gradient") == std::string::npos) continue;
+    check_true("conv2d[" + c.name + "] input gradient takes the implicit path",
+               convkit::conv_backward_input_implicit_preferred(c.shape));
+  }
   for (size_t i = 0; i < cases.size(); ++i) {
     const bool float_differences = cases[i].name.compare(0, 5, "mixed") == 0 || i == 0;
     test_conv_case(cases[i], float_differences);
