@@ -9,6 +9,7 @@
 
 #include "conv2d_im2col.h"
 #include "conv2d_implicit.h"
+#include "conv2d_filter16.h"
 #include "conv2d_planar.h"
 #include "gemm.h"
 #include "kernels.h"
@@ -160,6 +161,7 @@ void backward_filter_direct_sum(const Conv2dShape& s, const ConvLowering& loweri
 }  // namespace
 
 void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+  if (conv_backward_filter16_preferred(s) && conv2d_backward_filter16(s, x, dy, dw)) return;
   if (conv_backward_filter_planar_preferred(s) && conv2d_backward_filter_planar(s, x, dy, dw)) return;
   if (conv_backward_filter_implicit_preferred(s) && conv2d_backward_filter_implicit(s, x, dy, dw)) return;
   const ConvLowering lowering = conv_lowering(s);
