@@ -142,6 +142,23 @@ function pool3dSpec(name: string, buffers: string[], order: ('x' | 'y')[]): Kern
   };
 }
 
+/** batchNormTrain and batchNormReluTrain: the same buffers, parameters and lengths. */
+function batchNormTrainSpec(name: string): KernelSpec {
+  return {
+    name,
+    buffers: ['x', 'gamma', 'beta', 'y', 'mean', 'invStd', 'runningMean', 'runningVar'],
+    inputs: ['x', 'gamma', 'beta', 'runningMean', 'runningVar'],
+    outputs: ['y', 'mean', 'invStd', 'runningMean', 'runningVar'],
+    ints: ['rows', 'channels'],
+    floats: ['eps', 'momentum'],
+    lengths(p) {
+      requirePositive(name, p, ['rows', 'channels']);
+      const c = p.channels;
+      return [p.rows * c, c, c, p.rows * c, c, c, c, c];
+    },
+  };
+}
+
 /** A kernel over `size` elements whose buffers all have that length. */
 function elementwiseSpec(name: string, buffers: string[], inputs: string[], floats: string[] = [], extraInts: string[] = []): KernelSpec {
   return {
@@ -434,19 +451,7 @@ export const KERNELS: readonly KernelSpec[] = [
   pool3dSpec('avgPool3dBackward', ['dy', 'dx'], ['y', 'x']),
   pool3dSpec('l2Pool3d', ['x', 'y'], ['x', 'y']),
   pool3dSpec('l2Pool3dBackward', ['x', 'y', 'dy', 'dx'], ['x', 'y', 'y', 'x']),
-  {
-    name: 'batchNormTrain',
-    buffers: ['x', 'gamma', 'beta', 'y', 'mean', 'invStd', 'runningMean', 'runningVar'],
-    inputs: ['x', 'gamma', 'beta', 'runningMean', 'runningVar'],
-    outputs: ['y', 'mean', 'invStd', 'runningMean', 'runningVar'],
-    ints: ['rows', 'channels'],
-    floats: ['eps', 'momentum'],
-    lengths(p) {
-      requirePositive('batchNormTrain', p, ['rows', 'channels']);
-      const c = p.channels;
-      return [p.rows * c, c, c, p.rows * c, c, c, c, c];
-    },
-  },
+  batchNormTrainSpec('batchNormTrain'),
   {
     name: 'batchNormBackward',
     buffers: ['x', 'gamma', 'mean', 'invStd', 'dy', 'dx', 'dgamma', 'dbeta'],
@@ -619,30 +624,8 @@ export const KERNELS: readonly KernelSpec[] = [
       return [p.rows * p.channels, p.rows * p.channels, p.rows * p.channels, p.channels];
     },
   },
-  {
-    name: 'addRelu',
-    buffers: ['a', 'b', 'y'],
-    inputs: ['a', 'b'],
-    ints: ['size'],
-    floats: [],
-    lengths(p) {
-      requirePositive('addRelu', p, ['size']);
-      return [p.size, p.size, p.size];
-    },
-  },
-  {
-    name: 'batchNormReluTrain',
-    buffers: ['x', 'gamma', 'beta', 'y', 'mean', 'invStd', 'runningMean', 'runningVar'],
-    inputs: ['x', 'gamma', 'beta', 'runningMean', 'runningVar'],
-    outputs: ['y', 'mean', 'invStd', 'runningMean', 'runningVar'],
-    ints: ['rows', 'channels'],
-    floats: ['eps', 'momentum'],
-    lengths(p) {
-      requirePositive('batchNormReluTrain', p, ['rows', 'channels']);
-      const c = p.channels;
-      return [p.rows * c, c, c, p.rows * c, c, c, c, c];
-    },
-  },
+  elementwiseSpec('addRelu', ['a', 'b', 'y'], ['a', 'b']),
+  batchNormTrainSpec('batchNormReluTrain'),
   {
     name: 'batchNormReluBackward',
     buffers: ['x', 'gamma', 'mean', 'invStd', 'y', 'dy', 'dx', 'dgamma', 'dbeta'],
