@@ -302,6 +302,9 @@ void bench_conv() {
   const ConvLayer layers[] = {
       {"lenet 5x5 1->6 28x28 b64", conv_same(64, 28, 28, 1, 6, 5, 1, 1)},
       {"lenet 5x5 6->16 14x14 valid b64", convkit::Conv2dShape{64, 14, 14, 6, 16, 5, 5, 1, 1, 1, 1, 0, 0, 10, 10, 1}},
+      {"lenet 5x5 1->6 28x28 b256 (inference)", conv_same(256, 28, 28, 1, 6, 5, 1, 1)},
+      {"lenet 5x5 6->16 14x14 valid b256 (inference)",
+       convkit::Conv2dShape{256, 14, 14, 6, 16, 5, 5, 1, 1, 1, 1, 0, 0, 10, 10, 1}},
       {"resnet8 stem 3x3 3->16 32x32 b64", conv_same(64, 32, 32, 3, 16, 3, 1, 1)},
       {"resnet8 3x3 16->16 32x32 b64", conv_same(64, 32, 32, 16, 16, 3, 1, 1)},
       {"resnet8 3x3 16->32 s2 32x32 b64", conv_same(64, 32, 32, 16, 32, 3, 2, 1)},
@@ -323,7 +326,7 @@ void bench_conv() {
   std::mt19937 rng(11);
   std::printf("\nconv2d, active ISA %s, GFLOP/s (forward / backward input / backward filter)\n",
               convkit::active_isa_name());
-  std::printf("%-34s %7s %9s %9s %9s\n", "layer", "threads", "forward", "bw input", "bw filter");
+  std::printf("%-46s %7s %9s %9s %9s\n", "layer", "threads", "forward", "bw input", "bw filter");
   for (const ConvLayer& layer : layers) {
     if (layer_filter != nullptr && std::strstr(layer.name, layer_filter) == nullptr) continue;
     const convkit::Conv2dShape& s = layer.shape;
@@ -342,7 +345,7 @@ void bench_conv() {
           best_seconds(one, [&] { convkit::conv2d_backward_input(s, dy.data(), w.data(), dx.data()); });
       const double filter =
           best_seconds(one, [&] { convkit::conv2d_backward_filter(s, x.data(), dy.data(), dw.data()); });
-      std::printf("%-34s %7d %9.1f %9.1f %9.1f\n", layer.name, threads, flops / forward * 1e-9, flops / input * 1e-9,
+      std::printf("%-46s %7d %9.1f %9.1f %9.1f\n", layer.name, threads, flops / forward * 1e-9, flops / input * 1e-9,
                   flops / filter * 1e-9);
     }
   }

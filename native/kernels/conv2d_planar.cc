@@ -14,7 +14,8 @@ namespace convkit {
 #if defined(__x86_64__) || defined(_M_X64)
 // native/kernels/avx512/conv_planar.cc
 void conv_planar_forward_48x8__avx512(int64_t taps, const float* p, const int32_t* offsets, const float* w,
-                                      const float* bias, bool relu, float* out);
+                                      const float* bias, bool relu, int64_t q0, int pixels, int wp, int ow,
+                                      int channels, int64_t pixel_stride, float* out);
 void conv_planar_filter_3x8__avx512(int64_t pixels, int64_t images, int64_t p_stride, const float* p,
                                     const int32_t* offsets, int64_t dy_stride, int64_t ld, const float* dy,
                                     float* sums);
@@ -164,7 +165,6 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue&
     }
     const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
     const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
-    alignas(64) float tile[kTileChannels * kTilePixels];
     for (int64_t image = image_begin; image < image_end; ++image) {
       make_planar(g, layout, input + image * input_len, planar);
       float* out_image = output + image * output_len;
@@ -174,17 +174,9 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue&
         for (int group = 0; group < groups; ++group) {
           conv_planar_forward_48x8__avx512(layout.taps, planar + q0, offsets,
                                            packed + static_cast<int64_t>(group) * layout.taps * kTileChannels,
-                                           has_bias ? bias + group * kTileChannels : nullptr, epilogue.relu, tile);
-          const int channels = std::min(kTileChannels, g.oc - group * kTileChannels);
-          int oy = static_cast<int>(q0 / layout.wp), ox = static_cast<int>(q0 % layout.wp);
-          for (int i = 0; i < pixels; ++i) {
-            if (ox < g.ow) {
-              float* __restrict dst = out_image + (static_cast<int64_t>(oy) * g.ow + ox) * g.oc + group * kTileChannels;
-              const float* __restrict src = tile + i * kTileChannels;
-              for (int o = 0; o < channels; ++o) dst[o] = src[o];
-            }
-            if (++ox == layout.wp) ox = 0, ++oy;
-          }
+                                           has_bias ? bias + group * kTileChannels : nullptr, epilogue.relu, q0,
+                                           pixels, layout.wp, g.ow, std::min(kTileChannels, g.oc - group * kTileChannels),
+                                           g.oc, out_image + group * kTileChannels);
         }
       }
     }

@@ -44,14 +44,15 @@ inline void store_transposed_8x16(const __m512 r[8], float* out) {
 
 }  // namespace
 
-// out[i * 8 + o] = sum over t < taps of p[i + offsets[t]] * w[t * 8 + o], plus bias[o]
-// and then max(., 0) when relu (bias may be null: no epilogue), for 48 pixels i and 8
-// channels o. 24 accumulators; per tap three unaligned pixel loads, eight weight
-// broadcasts and 24 FMAs (about two FMAs per load, which this core needs to keep both FMA
-// ports busy). The tile is stored pixel-major, transposed in registers, so the caller
-// copies each pixel's channels as one run.
+// For 48 pixels i (grid pixels q0 + i) and 8 channels o: sum over t < taps of
+// p[i + offsets[t]] * w[t * 8 + o], plus bias[o] and then max(., 0) when relu (bias may
+// be null: no epilogue). 24 accumulators; per tap three unaligned pixel loads, eight
+// weight broadcasts and 24 FMAs (about two FMAs per load, which this core needs to keep
+// both FMA ports busy). The first `channels` of each pixel q = oy*wp + ox with ox < ow
+// are written to out[(oy*ow + ox) * pixel_stride + o]; the grid's slack columns are not.
 void conv_planar_forward_48x8__avx512(int64_t taps, const float* p, const int32_t* offsets, const float* w,
-                                      const float* bias, bool relu, float* out) {
+                                      const float* bias, bool relu, int64_t q0, int pixels, int wp, int ow,
+                                      int channels, int64_t pixel_stride, float* out) {
   __m512 acc[8][3];
 #pragma GCC unroll 8
   for (int o = 0; o < 8; ++o) acc[o][0] = acc[o][1] = acc[o][2] = _mm512_setzero_ps();
@@ -82,10 +83,26 @@ void conv_planar_forward_48x8__avx512(int64_t taps, const float* p, const int32_
       }
     }
   }
+  // Transposed in registers to pixel-major rows of 8 channels, then copied row segment by
+  // row segment with one masked 8-channel store per pixel.
+  alignas(64) float tile[48 * 8];
 #pragma GCC unroll 3
   for (int j = 0; j < 3; ++j) {
     const __m512 block[8] = {acc[0][j], acc[1][j], acc[2][j], acc[3][j], acc[4][j], acc[5][j], acc[6][j], acc[7][j]};
-    store_transposed_8x16(block, out + j * 16 * 8);
+    store_transposed_8x16(block, tile + j * 16 * 8);
+  }
+  const __mmask8 mask = static_cast<__mmask8>((1u << channels) - 1);
+  int64_t oy = q0 / wp;
+  int ox = static_cast<int>(q0 % wp);
+  for (int i = 0; i < pixels; ++oy, ox = 0) {
+    // Pixels of this grid row in the tile, and those of them inside the output (plain
+    // ternaries: std::min here could instantiate a shared inline with AVX-512 code).
+    const int run = wp - ox < pixels - i ? wp - ox : pixels - i;
+    const int valid = ow - ox < run ? (ow - ox > 0 ? ow - ox : 0) : run;
+    float* dst = out + (oy * ow + ox) * pixel_stride;
+    const float* src = tile + i * 8;
+    for (int k = 0; k < valid; ++k) _mm256_mask_storeu_ps(dst + k * pixel_stride, mask, _mm256_load_ps(src + k * 8));
+    i += run;
   }
 }
 
