@@ -290,3 +290,37 @@ describe.each(planBackends)('plan programs on the %s backend', (_name, make) => 
     expectConvkit(err2, 'E_ARG', /work/, ArgumentError);
   });
 });
+
+describe.each(planBackends)('findNonFinite on the %s backend', (_name, make) => {
+  let backend: Backend;
+  beforeAll(() => {
+    backend = make();
+  });
+
+  test('is -1 for finite data, including the extremes and an empty array', () => {
+    expect(backend.findNonFinite(new Float32Array(0))).toBe(-1);
+    expect(backend.findNonFinite(Float32Array.from([0, -0, 3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -1e-45]))).toBe(-1);
+  });
+
+  test.each([
+    ['NaN', NaN],
+    ['Infinity', Infinity],
+    ['-Infinity', -Infinity],
+  ])('finds the first %s, past block boundaries and in views', (_what, bad) => {
+    const data = new Float32Array(10_000).fill(1.5);
+    for (const at of [0, 1023, 1024, 4095, 4096, 9_999]) {
+      data[at] = bad;
+      expect(backend.findNonFinite(data)).toBe(at);
+      data[9_999] = bad; // a later one does not hide the first
+      expect(backend.findNonFinite(data)).toBe(at);
+      data.fill(1.5);
+    }
+    data[5000] = bad;
+    expect(backend.findNonFinite(data.subarray(4000, 6000))).toBe(1000);
+    expect(backend.findNonFinite(data.subarray(5001))).toBe(-1);
+  });
+
+  test('rejects what is not a Float32Array', () => {
+    expectConvkit(thrown(() => backend.findNonFinite([1, 2] as unknown as Float32Array)), 'E_ARG', /findNonFinite: data must be a Float32Array/, ArgumentError);
+  });
+});

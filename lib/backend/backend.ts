@@ -31,6 +31,8 @@ export interface Backend {
    * ConvkitError naming the argument before touching memory.
    */
   runKernel(name: KernelName, buffers: Float32Array[], ints: readonly number[], floats?: readonly number[]): void;
+  /** The index of the first NaN or Infinity in `data`, or -1 when every value is finite. */
+  findNonFinite(data: Float32Array): number;
   /**
    * Binds an encoded program to its two buffer spaces: `state` (parameters, gradients,
    * optimizer state; shared by every plan of a model) and `work` (activations, inputs).

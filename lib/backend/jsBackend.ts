@@ -76,6 +76,23 @@ export class JsBackend implements Backend {
     JS_KERNELS[name](buffers, ints, floats.length ? Float32Array.from(floats) : NO_FLOATS);
   }
 
+  findNonFinite(data: Float32Array): number {
+    if (!(data instanceof Float32Array)) throw new ArgumentError('findNonFinite: data must be a Float32Array');
+    // The float's bits: an all-ones exponent (0x7f800000) is NaN or Infinity, and adding
+    // 0x00800000 to the exponent field carries into the sign bit exactly then. Integer
+    // ops over blocks, and Number.isFinite only in a block that has one.
+    const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
+    const block = 4096;
+    for (let start = 0; start < data.length; start += block) {
+      const end = Math.min(data.length, start + block);
+      let carry = 0;
+      for (let i = start; i < end; i++) carry |= (bits[i] & 0x7f800000) + 0x00800000;
+      if (carry >= 0) continue;
+      for (let i = start; i < end; i++) if (!Number.isFinite(data[i])) return i;
+    }
+    return -1;
+  }
+
   createPlan(state: Float32Array, work: Float32Array, program: Int32Array): PlanHandle {
     if (!(state instanceof Float32Array) || !(work instanceof Float32Array)) throw new ArgumentError('plan state and work must be Float32Arrays');
     if (!(program instanceof Int32Array)) throw new ArgumentError('plan program must be an Int32Array');

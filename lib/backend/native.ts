@@ -17,6 +17,7 @@ export interface NativeAddon {
   kernelNames(): string[];
   info(): { isa: string; threads: number };
   runKernel(id: number, buffers: Float32Array[], ints: readonly number[], floats?: readonly number[]): void;
+  findNonFinite(data: Float32Array): number;
   createPlan(state: Float32Array, work: Float32Array, program: Int32Array): NativePlanObject;
 }
 
@@ -88,6 +89,14 @@ export class NativeBackend implements Backend {
   runKernel(name: KernelName, buffers: Float32Array[], ints: readonly number[], floats: readonly number[] = []): void {
     try {
       this.addon.runKernel(kernelId(name), buffers, ints, floats);
+    } catch (err) {
+      throw fromNativeError(err);
+    }
+  }
+
+  findNonFinite(data: Float32Array): number {
+    try {
+      return this.addon.findNonFinite(data);
     } catch (err) {
       throw fromNativeError(err);
     }

@@ -273,24 +273,17 @@ export class Model {
    * Scans x for NaN and Infinity in slices, yielding to the event loop between them, so
    * checking a large training set never stalls a service for more than a few ms.
    */
-  private static async checkFinite(x: TensorLike, name: string): Promise<void> {
+  private async checkFinite(x: TensorLike, name: string): Promise<void> {
     const data = x.data;
-    // The float's bits: an all-ones exponent (0x7f800000) is NaN or Infinity, and adding
-    // 0x00800000 to the exponent field carries into the sign bit exactly then. Integer
-    // ops only (measured about 20% faster than summing v * 0 over the floats).
-    const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
-    // 64K values between yields: the first slices run before V8 has optimised this loop
-    // (a 1M-value slice then blocked the event loop for ~50 ms at the start of fit).
-    const slice = 1 << 16;
+    const backend = this.backend;
+    // Values between yields: a slice takes under a millisecond either way (native ~10 GB/s;
+    // the TypeScript scan is slower, and its first slices run before V8 has optimised it:
+    // a 1M-value slice then blocked the event loop for ~50 ms at the start of fit).
+    const slice = backend.name === 'native' ? 1 << 20 : 1 << 16;
     for (let start = 0; start < data.length; start += slice) {
       const end = Math.min(data.length, start + slice);
-      let carry = 0;
-      for (let i = start; i < end; i++) carry |= (bits[i] & 0x7f800000) + 0x00800000;
-      if (carry < 0) {
-        for (let i = start; i < end; i++) {
-          if (!Number.isFinite(data[i])) throw new ValueError(`${name} holds a non-finite value (${data[i]}) at index ${i}`);
-        }
-      }
+      const at = backend.findNonFinite(start === 0 && end === data.length ? data : data.subarray(start, end));
+      if (at >= 0) throw new ValueError(`${name} holds a non-finite value (${data[start + at]}) at index ${start + at}`);
       if (end < data.length) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
@@ -437,8 +430,8 @@ export class Model {
     const hyper = this.state.subarray(hyperStart, hyperStart + this.layout.hyperLength);
     this.running = true;
     try {
-      await Model.checkFinite(x, 'x');
-      if (options.validationData) await Model.checkFinite(options.validationData[0], 'validationData[0]');
+      await this.checkFinite(x, 'x');
+      if (options.validationData) await this.checkFinite(options.validationData[0], 'validationData[0]');
       if (resume) applyCheckpoint(this, resume);
       for (let epoch = progress?.epochsCompleted ?? 0; epoch < epochs; epoch++) {
         const rng = epochRandom(seed, epoch);
@@ -494,7 +487,7 @@ export class Model {
     if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ArgumentError('evaluate: signal must be an AbortSignal');
     this.running = true;
     try {
-      await Model.checkFinite(x, 'x');
+      await this.checkFinite(x, 'x');
       return await this.evaluateChecked(x, labels, batchSize, options?.signal);
     } finally {
       this.running = false;
@@ -531,7 +524,7 @@ export class Model {
     const out = new Float32Array(rows * outSize);
     this.running = true;
     try {
-      await Model.checkFinite(x, 'x');
+      await this.checkFinite(x, 'x');
       for (let start = 0; start < rows; start += batchSize) {
         if (options.signal?.aborted) throw new AbortError('predict was aborted');
         const count = Math.min(batchSize, rows - start);

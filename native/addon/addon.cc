@@ -185,6 +185,14 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// findNonFinite(data: Float32Array): the index of the first NaN or infinity, or -1.
+Napi::Value FindNonFinite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t length = 0;
+  const float* data = float32_data(env, info[0], "findNonFinite: data", &length);
+  return Napi::Number::New(env, static_cast<double>(find_non_finite(data, length)));
+}
+
 // A plan bound to its two buffer spaces; keeps both alive while it exists.
 class NativePlan : public Napi::ObjectWrap<NativePlan> {
  public:
@@ -277,6 +285,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelNames", Napi::Function::New(env, KernelNames));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("runKernel", Napi::Function::New(env, RunKernel));
+  exports.Set("findNonFinite", Napi::Function::New(env, FindNonFinite));
   exports.Set("createPlan", Napi::Function::New(env, CreatePlan));
   return exports;
 }
