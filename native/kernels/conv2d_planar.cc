@@ -19,6 +19,7 @@ void conv_planar_forward_48x8__avx512(int64_t taps, const float* p, const int32_
 void conv_planar_filter_3x8__avx512(int64_t pixels, int64_t images, int64_t p_stride, const float* p,
                                     const int32_t* offsets, int64_t dy_stride, int64_t ld, const float* dy,
                                     float* sums);
+void conv_planar_transpose_row__avx512(const float* pixels, int count, int c, float* planes, int64_t plane);
 #endif
 
 namespace {
@@ -109,6 +110,13 @@ void make_planar(const Stride1Conv& g, const PlanarLayout& layout, const float* 
       std::memcpy(dst + col_begin, src, sizeof(float) * (col_end - col_begin));
       continue;
     }
+#if defined(__x86_64__) || defined(_M_X64)
+    // Every planar path runs only with AVX-512 active (planar_available()).
+    if (g.c % 16 == 0) {
+      conv_planar_transpose_row__avx512(src, col_end - col_begin, g.c, dst + col_begin, layout.plane);
+      continue;
+    }
+#endif
     // Plane by plane: contiguous stores, strided loads (one stream each way).
     for (int ci = 0; ci < g.c; ++ci) {
       float* __restrict plane_row = dst + ci * layout.plane;

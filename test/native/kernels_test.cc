@@ -290,6 +290,8 @@ void test_conv2d() {
       {"stride 1: 3x3 same, 16 -> 20 channels, batch 3", make_conv(3, 5, 6, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       {"stride 1: 2x3, dilation (2,1), uneven padding, 17 -> 16",
        make_conv(2, 7, 6, 17, 16, 2, 3, 1, 1, 2, 1, 2, 0, 1, 2, 1)},
+      {"stride 1: 3x3 same, 16 -> 8, a row of 19 pixels (16 + a tail of 3 in the planar transpose)",
+       make_conv(2, 3, 19, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       {"stride 1: padding wider than the kernel, 16 -> 16", make_conv(2, 4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1)},
       {"stride 1: two column panels and edge tiles, 4 -> 33", make_conv(2, 12, 13, 4, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       {"stride 1: implicit input gradient, 32 -> 16", make_conv(2, 5, 7, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},

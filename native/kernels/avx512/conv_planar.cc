@@ -42,7 +42,62 @@ inline void store_transposed_8x16(const __m512 r[8], float* out) {
   }
 }
 
+// r[i] holds 16 floats of row i; afterwards r[j] holds column j. Four rounds: pairs of
+// rows interleaved, 4x4 blocks within each 128-bit lane, then lanes gathered twice.
+inline void transpose_16x16(__m512 r[16]) {
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);      // per lane: r0[0] r1[0] r0[1] r1[1]
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);  // r0[2] r1[2] r0[3] r1[3]
+  }
+  // u[4q + m] lane L: column 4L + m of rows 4q .. 4q + 3.
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) {
+    r[4 * q + 0] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // t[m] (rows 0-7) and t[8 + m] (rows 8-15): lanes 0, 2 of lanes 0, 2 (columns m, 8 + m)
+  // and t[4 + m], t[12 + m]: lanes 1, 3 (columns 4 + m, 12 + m), for m < 4.
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {
+    t[m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);
+    t[4 + m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);
+    t[8 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88);
+    t[12 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {
+    r[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);           // column m
+    r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd);       // column 8 + m
+    r[4 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0x88);  // column 4 + m
+    r[12 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0xdd); // column 12 + m
+  }
+}
+
 }  // namespace
+
+// planes[ci * plane + i] = pixels[i * c + ci] for i < count and ci < c, c a multiple of 16:
+// one row of an NHWC image into its planar copy, 16 pixels by 16 channels at a time
+// (contiguous 64-byte loads and stores instead of a strided load per float).
+void conv_planar_transpose_row__avx512(const float* pixels, int count, int c, float* planes, int64_t plane) {
+  for (int i0 = 0; i0 < count; i0 += 16) {
+    const int n = count - i0 < 16 ? count - i0 : 16;
+    const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1);
+    for (int cb = 0; cb < c; cb += 16) {
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        r[i] = i < n ? _mm512_loadu_ps(pixels + static_cast<int64_t>(i0 + i) * c + cb) : _mm512_setzero_ps();
+      }
+      transpose_16x16(r);
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(planes + (cb + j) * plane + i0, mask, r[j]);
+    }
+  }
+}
 
 // For 48 pixels i (grid pixels q0 + i) and 8 channels o: sum over t < taps of
 // p[i + offsets[t]] * w[t * 8 + o], plus bias[o] and then max(., 0) when relu (bias may
