@@ -565,10 +565,10 @@ BatchNormResult batch_norm_reference(int64_t rows, int channels, double eps, dou
   return result;
 }
 
-void test_batch_norm_case(const std::string& name, int64_t rows, int channels) {
+void test_batch_norm_case(const std::string& name, int64_t rows, int channels, float offset = 0.0f) {
   const std::string prefix = "batch_norm[" + name + "] ";
   const float eps = 1e-3f, momentum = 0.1f;
-  std::vector<float> x = random_vector(static_cast<size_t>(rows) * channels, -2.0f, 3.0f);
+  std::vector<float> x = random_vector(static_cast<size_t>(rows) * channels, -2.0f + offset, 3.0f + offset);
   const std::vector<float> gamma = random_vector(channels, 0.5f, 1.5f);
   const std::vector<float> beta = random_vector(channels);
   const std::vector<float> running_mean0 = random_vector(channels);
@@ -654,6 +654,11 @@ void test_batch_norm() {
   test_batch_norm_case("rows 6, channels 3", 6, 3);
   test_batch_norm_case("rows 2, channels 1", 2, 1);
   test_batch_norm_case("rows 5, channels 300 (blocked)", 5, 300);
+  // The widths compiled as constants (16, 32, 64), rows over several 64-row blocks and
+  // uneven chunks, and a mean far from zero (the statistics merge block moments).
+  test_batch_norm_case("rows 203, channels 16", 203, 16);
+  test_batch_norm_case("rows 130, channels 32, mean near 100", 130, 32, 100.0f);
+  test_batch_norm_case("rows 70, channels 64", 70, 64);
   test_batch_norm_by_hand();
 }
 
