@@ -15,6 +15,7 @@
 
 #include "cpu.h"
 #include "kernel_table.h"
+#include "kernels.h"
 #include "plan.h"
 #include "thread_pool.h"
 

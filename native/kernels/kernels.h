@@ -106,6 +106,10 @@ void avg_pool3d_backward(const Pool3dShape& s, const float* dy, float* dx);
 void l2_pool3d_forward(const Pool3dShape& s, const float* x, float* y);
 void l2_pool3d_backward(const Pool3dShape& s, const float* x, const float* y, const float* dy, float* dx);
 
+// The index of the first NaN or infinity in data[0, length), or -1 when every value is
+// finite (native/kernels/scan.cc). Large arrays are split over the pool.
+int64_t find_non_finite(const float* data, int64_t length);
+
 // Batch norm over `rows` rows of `channels` (rows = batch * spatial positions).
 // With relu set, train writes y = max(bn(x), 0), and backward takes that y (relu_output,
 // else null) and uses dy only where y > 0: batch norm and the relu after it in the passes

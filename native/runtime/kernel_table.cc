@@ -611,23 +611,4 @@ void run_kernel(int id, float* const* b, const int32_t* p, const float* f) {
   }
 }
 
-int64_t find_non_finite(const float* data, int64_t length) {
-  constexpr int64_t kBlock = 1024;
-  constexpr uint32_t kExponent = 0x7f800000u;  // all ones: infinity or NaN
-  for (int64_t begin = 0; begin < length; begin += kBlock) {
-    const int64_t count = length - begin < kBlock ? length - begin : kBlock;
-    uint32_t any = 0;
-    for (int64_t i = 0; i < count; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, data + begin + i, sizeof bits);
-      any |= static_cast<uint32_t>((bits & kExponent) == kExponent);
-    }
-    if (any == 0) continue;
-    for (int64_t i = 0; i < count; ++i) {
-      if (!std::isfinite(data[begin + i])) return begin + i;
-    }
-  }
-  return -1;
-}
-
 }  // namespace convkit

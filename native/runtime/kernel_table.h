@@ -39,9 +39,4 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
 // Runs a call that check_kernel_call accepted.
 void run_kernel(int id, float* const* buffers, const int32_t* ints, const float* floats);
 
-// The index of the first NaN or infinity in data[0, length), or -1 when every value is
-// finite. Checks the exponent bits in blocks, a loop the compiler vectorises, and looks for
-// the exact index only inside a block that has one.
-int64_t find_non_finite(const float* data, int64_t length);
-
 }  // namespace convkit

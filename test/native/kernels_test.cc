@@ -290,7 +290,7 @@ void test_conv2d() {
       {"stride 1: 3x3 same, 16 -> 20 channels, batch 3", make_conv(3, 5, 6, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       {"stride 1: 2x3, dilation (2,1), uneven padding, 17 -> 16",
        make_conv(2, 7, 6, 17, 16, 2, 3, 1, 1, 2, 1, 2, 0, 1, 2, 1)},
-      {"stride 1: 3x3 same, 16 -> 8, a row of 19 pixels (16 + a tail of 3 in the planar transpose)",
+      {"planar transpose: 3x3 same, 16 -> 8, a row of 19 pixels (16 + a tail of 3)",
        make_conv(2, 3, 19, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       {"stride 1: padding wider than the kernel, 16 -> 16", make_conv(2, 4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1)},
       {"stride 1: two column panels and edge tiles, 4 -> 33", make_conv(2, 12, 13, 4, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
@@ -313,6 +313,9 @@ void test_conv2d() {
     if (c.name.compare(0, 9, "filter16:") == 0 && convkit::active_isa() == convkit::Isa::kAvx512) {
       check_true("conv2d[" + c.name + "] filter gradient takes the 16-channel path",
                  convkit::conv_backward_filter16_preferred(c.shape));
+    }
+    if (c.name.compare(0, 17, "planar transpose:") == 0 && convkit::active_isa() == convkit::Isa::kAvx512) {
+      check_true("conv2d[" + c.name + "] forward takes the planar path", convkit::conv_forward_planar_preferred(c.shape));
     }
     if (c.name.find("implicit input gradient") == std::string::npos) continue;
     check_true("conv2d[" + c.name + "] input gradient takes the implicit path",
@@ -750,7 +753,41 @@ void test_sgd_momentum() {
 
 }  // namespace
 
+// find_non_finite on arrays past the one-thread limit (split over the pool when it has
+// more than one thread), with NaN and infinities at block and thread-share boundaries:
+// always the first bad index, whichever thread finds it.
+void test_find_non_finite() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const int64_t length = (int64_t{1} << 20) + 37;  // 4 MiB and a tail
+  std::vector<float> data(static_cast<size_t>(length), 1.25f);
+  data[5] = std::numeric_limits<float>::max();
+  data[6] = -std::numeric_limits<float>::denorm_min();
+  check_true("find_non_finite: finite data gives -1", convkit::find_non_finite(data.data(), length) == -1);
+  check_true("find_non_finite: empty gives -1", convkit::find_non_finite(data.data(), 0) == -1);
+  const int64_t positions[] = {0, 16383, 16384, length / 2 - 1, length / 2, length - 37, length - 1};
+  const float bad_values[] = {nan, inf, -inf};
+  for (const float bad : bad_values) {
+    for (const int64_t at : positions) {
+      data[static_cast<size_t>(at)] = bad;
+      data[static_cast<size_t>(length - 1)] = bad;  // a later bad value never hides the first
+      const int64_t found = convkit::find_non_finite(data.data(), length);
+      check_true("find_non_finite: " + std::to_string(bad) + " at " + std::to_string(at) + " (found " +
+                     std::to_string(found) + ")",
+                 found == at);
+      data[static_cast<size_t>(at)] = 1.25f;
+      data[static_cast<size_t>(length - 1)] = 1.25f;
+    }
+  }
+  // Lengths that are not multiples of the vector width, on a short array.
+  for (int64_t n = 1; n <= 70; ++n) {
+    std::vector<float> small(static_cast<size_t>(n), -3.0f);
+    small[static_cast<size_t>(n - 1)] = nan;
+    check_true("find_non_finite: NaN last of " + std::to_string(n), convkit::find_non_finite(small.data(), n) == n - 1);
+  }
+}
+
 int main() {
+  test_find_non_finite();
   test_matmul();
   test_conv2d();
   test_conv_scratch_bounds();
