@@ -37,6 +37,10 @@ const CONV_CASES = [
   conv(4, 28, 28, 1, 6, 5, 5, 1, 1, 2, 1), // LeNet's first layer
   conv(2, 8, 9, 16, 20, 3, 3, 1, 1, 1, 1), // the native implicit-GEMM path, all three kernels
   conv(3, 10, 10, 6, 16, 5, 5, 1, 1, 0, 1), // LeNet's second layer (implicit forward and filter gradient)
+  // Rows of at least 14 output pixels and whole 32-channel panels: the implicit path's
+  // tiles that the micro-kernel writes in place (without relu, then with relu after bias).
+  conv(2, 4, 17, 8, 32, 3, 3, 1, 1, 1, 1),
+  conv(2, 3, 20, 32, 64, 3, 3, 1, 1, 1, 1), // the input gradient's tiles in place too
 ];
 const POOL_CASES = [pool(1, 5, 7, 3, 2, 2, 0), pool(2, 6, 6, 4, 3, 1, 1), pool(2, 9, 8, 2, 2, 3, 0), pool(3, 4, 4, 5, 4, 4, 0)];
 const MATMUL_CASES: Case[] = [];

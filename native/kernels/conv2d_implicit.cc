@@ -26,25 +26,57 @@ constexpr int kMaxImplicitGradientChannels = 64;
 // than this, most lanes would compute padding.
 constexpr int kMinImplicitColumns = 16;
 
-// B for the micro-kernel: panel p holds rows t = (kx*kh + ky)*c + ci of columns
-// [p*nr, p*nr + nr), nr floats per row, zero past oc.
+// B for the micro-kernel, one block per (panel, ky): block (p, ky) holds rows
+// t = kx*c + ci of columns [p*nr, p*nr + nr), nr floats per row, zero past oc.
 template <typename Weight>
 void pack_taps(const Stride1Conv& g, int nr, const Weight& weight, float* __restrict packed) {
-  const int64_t depth = static_cast<int64_t>(g.kh) * g.kw * g.c;
   const int panels = (g.oc + nr - 1) / nr;
   for (int p = 0; p < panels; ++p) {
-    float* __restrict row = packed + p * depth * nr;
-    for (int kx = 0; kx < g.kw; ++kx) {
-      for (int ky = 0; ky < g.kh; ++ky) {
-        for (int ci = 0; ci < g.c; ++ci, row += nr) {
+    for (int ky = 0; ky < g.kh; ++ky) {
+      for (int kx = 0; kx < g.kw; ++kx) {
+        for (int ci = 0; ci < g.c; ++ci, packed += nr) {
           for (int j = 0; j < nr; ++j) {
             const int o = p * nr + j;
-            row[j] = o < g.oc ? weight(ky, kx, ci, o) : 0.0f;
+            packed[j] = o < g.oc ? weight(ky, kx, ci, o) : 0.0f;
           }
         }
       }
     }
   }
+}
+
+// Pixels of one image's padded copy P (see pad_image): the hp x wp grid, plus the slack
+// the last tile's taps read past it.
+int64_t padded_pixels(const Stride1Conv& g, int mr) {
+  const int64_t wp = g.ow + g.kw - 1;
+  const int64_t hp = g.oh + static_cast<int64_t>(g.kh - 1) * g.dh;
+  const int64_t tiles = (static_cast<int64_t>(g.oh) * wp + mr - 1) / mr;
+  return std::max(hp * wp, tiles * mr + static_cast<int64_t>(g.kh - 1) * g.dh * wp + g.kw);
+}
+
+// P[row][col][ci] = image[row - pad_top][col - pad_left][ci] for the hp x wp grid of
+// pad_image's caller, zero outside the image and in the slack: whole image rows copied
+// at once, only the borders cleared.
+void pad_image(const Stride1Conv& g, const float* __restrict image, int wp, int64_t pixels, float* __restrict padded) {
+  const int c = g.c;
+  const int hp = g.oh + (g.kh - 1) * g.dh;
+  const int col_begin = std::min(wp, std::max(0, g.pad_left));
+  const int col_end = std::max(col_begin, std::min(wp, g.w + g.pad_left));
+  for (int row = 0; row < hp; ++row) {
+    float* __restrict dst = padded + static_cast<int64_t>(row) * wp * c;
+    const int iy = row - g.pad_top;
+    if (iy < 0 || iy >= g.h || col_begin == col_end) {
+      std::memset(dst, 0, sizeof(float) * wp * c);
+      continue;
+    }
+    std::memset(dst, 0, sizeof(float) * col_begin * c);
+    std::memcpy(dst + static_cast<int64_t>(col_begin) * c,
+                image + (static_cast<int64_t>(iy) * g.w + (col_begin - g.pad_left)) * c,
+                sizeof(float) * (col_end - col_begin) * c);
+    std::memset(dst + static_cast<int64_t>(col_end) * c, 0, sizeof(float) * (wp - col_end) * c);
+  }
+  const int64_t grid_floats = static_cast<int64_t>(hp) * wp * c;
+  std::memset(padded + grid_floats, 0, sizeof(float) * (pixels * c - grid_floats));
 }
 
 // R rows [0, rows) of one image (see conv2d_implicit.h): R[q][ky][ci] = input at row
@@ -101,8 +133,10 @@ void direct_image(const Stride1Conv& g, const Weight& weight, const float* __res
   }
 }
 
-// Output images [image_begin, image_end): expand each image, then one micro-kernel call
-// per mr-pixel tile and nr-column panel, its valid rows copied out of a scratch tile.
+// Output images [image_begin, image_end): pad each image, then per mr-pixel tile and
+// nr-column panel, kh micro-kernel calls (one per kernel row, kw*c taps each, summed in
+// place). A tile of mr pixels inside one output row is written straight to the output;
+// other tiles (across a row end, or with a partial panel) go through a scratch tile.
 template <typename Weight>
 void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& weight, const ConvEpilogue& epilogue,
                 const float* packed, const float* input, float* output, int64_t image_begin, int64_t image_end) {
@@ -110,31 +144,41 @@ void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& w
   const int wp = g.ow + g.kw - 1;
   const int64_t grid = static_cast<int64_t>(g.oh) * wp;
   const int64_t tiles = (grid + mr - 1) / mr;
-  const int64_t r_rows = tiles * mr + g.kw;  // a tile's last row reads kw - 1 rows past itself
-  const int64_t khc = static_cast<int64_t>(g.kh) * g.c;
-  const int64_t depth = g.kw * khc;
+  const int64_t depth = static_cast<int64_t>(g.kw) * g.c;  // taps per kernel row
+  const int64_t row_offset = static_cast<int64_t>(g.dh) * wp * g.c;  // P floats between kernel rows
   const int panels = (g.oc + nr - 1) / nr;
+  const bool whole_panels = g.oc % nr == 0;
   const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
   const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
-  float* r = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(r_rows * khc));
+  const int64_t pixels = padded_pixels(g, mr);
+  float* padded = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(pixels * g.c));
   alignas(64) float tile[kMaxTileFloats];
   for (int64_t image = image_begin; image < image_end; ++image) {
     float* out_image = output + image * output_len;
-    if (r == nullptr) {
+    if (padded == nullptr) {
       direct_image(g, weight, input + image * input_len, out_image);
       if (epilogue.bias != nullptr) {
         bias_activation_rows(static_cast<int64_t>(g.oh) * g.ow, g.oc, epilogue.bias, epilogue.relu, out_image);
       }
       continue;
     }
-    expand_rows(g, input + image * input_len, wp, r_rows, r);
+    pad_image(g, input + image * input_len, wp, pixels, padded);
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t q0 = t * mr;
       const int rows = static_cast<int>(std::min<int64_t>(mr, grid - q0));
       const int oy0 = static_cast<int>(q0 / wp), ox0 = static_cast<int>(q0 % wp);
+      const bool in_place = whole_panels && rows == mr && ox0 + mr <= g.ow;
+      float* out_tile = out_image + (static_cast<int64_t>(oy0) * g.ow + ox0) * g.oc;
       for (int p = 0; p < panels; ++p) {
+        float* c_tile = in_place ? out_tile + p * nr : tile;
+        const int64_t ldc = in_place ? g.oc : nr;
+        const float* b = packed + static_cast<int64_t>(p) * g.kh * depth * nr;
+        for (int ky = 0; ky < g.kh; ++ky) {
+          kernel.function(depth, padded + q0 * g.c + ky * row_offset, g.c, 1, b + ky * depth * nr, c_tile, ldc,
+                          ky > 0);
+        }
+        if (in_place) continue;
         const int cols = std::min(nr, g.oc - p * nr);
-        kernel.function(depth, r + q0 * khc, khc, 1, packed + p * depth * nr, tile, nr, false);
         int oy = oy0, ox = ox0;
         for (int i = 0; i < rows; ++i) {
           if (ox < g.ow) {
@@ -144,6 +188,8 @@ void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& w
           if (++ox == wp) ox = 0, ++oy;
         }
       }
+      // The tile's pixels are still in L1.
+      if (in_place && epilogue.bias != nullptr) bias_activation_rows(mr, g.oc, epilogue.bias, epilogue.relu, out_tile);
     }
   }
 }
@@ -156,6 +202,7 @@ bool run(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogu
   const int panels = (g.oc + kernel.nr - 1) / kernel.nr;
   if (kernel.mr * kernel.nr > kMaxTileFloats) return false;
   float* packed = thread_workspace(WorkspaceSlot::kConvWeights, static_cast<size_t>(panels) * depth * kernel.nr);
+  // (depth = kh*kw*c: the panels' kh blocks of kw*c rows each.)
   if (packed == nullptr) return false;
   pack_taps(g, kernel.nr, weight, packed);
   parallel_for(g.n, [&](int64_t begin, int64_t end) {
@@ -176,8 +223,10 @@ bool conv_implicit_applies(const Conv2dShape& s) {
   if (s.stride_h != 1 || s.stride_w != 1 || s.groups != 1 || s.dilation_w != 1 || pointwise || s.n < thread_count())
     return false;
   const int mr = active_sgemm_config().kernel.mr;
-  return expanded_floats(stride1_forward(s), mr) <= kMaxScratchFloats &&
-         expanded_floats(stride1_input_gradient(s), mr) <= kMaxScratchFloats;
+  const Stride1Conv forward = stride1_forward(s), input_gradient = stride1_input_gradient(s);
+  return expanded_floats(forward, mr) <= kMaxScratchFloats && expanded_floats(input_gradient, mr) <= kMaxScratchFloats &&
+         padded_pixels(forward, mr) * forward.c <= kMaxScratchFloats &&
+         padded_pixels(input_gradient, mr) * input_gradient.c <= kMaxScratchFloats;
 }
 
 // One image's dy on the virtual grid, as nr-wide panels: panel p holds, for q < grid,

@@ -1,13 +1,18 @@
 // Stride-1 conv2d as GEMM without im2col: the micro-kernel reads its A operand in place
-// from a "row-expanded" copy of the padded input that is kh times the input, not kh*kw.
+// from a zero-padded copy of each input image, the size of the image plus its border.
 //
 // With stride 1, output pixel (oy, ox) reads padded-input rows oy + ky*dh, columns
 // ox + kx. Number the pixels of a virtual output grid Wp = ow + kw - 1 wide as
-// q = oy*Wp + ox (its last kw - 1 columns are computed and thrown away) and lay out
-// R[q][ky][ci] = xpad[oy + ky*dh][ox][ci]. Moving kx columns right is moving kx grid
-// pixels on, so the taps of pixel q in (kx, ky, ci) order are R[q*kh*C + t]: one
-// contiguous run of kh*kw*C floats, consecutive pixels kh*C floats apart. One
-// micro-kernel call per tile then does the whole sum over taps.
+// q = oy*Wp + ox (its last kw - 1 columns are computed and thrown away) and lay the
+// padded image out P[row][col][ci] with rows Wp wide. Moving kx columns right is moving
+// kx grid pixels on, so the taps (kx, ci) of kernel row ky for pixel q are one
+// contiguous run of kw*C floats at P + (q + ky*dh*Wp)*C, consecutive pixels C floats
+// apart: kh micro-kernel calls per tile (one per kernel row, summed in place) do the
+// whole sum over taps. Tiles of whole output rows are written straight to the output.
+//
+// The filter gradient uses a row-expanded copy instead, R[q][ky][ci] =
+// xpad[oy + ky*dh][ox][ci] (kh times the input): there the taps are the micro-kernel's
+// rows, and R gives every pixel's kh*kw*C taps as one contiguous run.
 //
 // The input gradient of a stride-1 conv is the same computation on dy, padded by the
 // kernel's extent less the forward padding, with the filter rotated 180 degrees and its
