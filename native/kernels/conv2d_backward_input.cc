@@ -152,7 +152,7 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
     }
   }
   if (image_parallel) {
-    parallel_for(s.n, [&](int64_t begin, int64_t end) {
+    parallel_for_dynamic(s.n, 1, [&](int64_t begin, int64_t end) {  // images to whichever thread is free
       backward_input_images(s, lowering, dy, w, packed_wt, group_packed, dx, begin, end, false);
     });
   } else {

@@ -159,7 +159,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float*
     }
   };
   if (chunk_parallel) {
-    parallel_for(chunk_count, run_chunks);
+    parallel_for_dynamic(chunk_count, 1, run_chunks);  // chunks to whichever thread is free
   } else {
     run_chunks(0, chunk_count);  // few chunks: each GEMM splits over the threads instead
   }

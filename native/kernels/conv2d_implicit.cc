@@ -205,7 +205,7 @@ bool run(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogu
   // (depth = kh*kw*c: the panels' kh blocks of kw*c rows each.)
   if (packed == nullptr) return false;
   pack_taps(g, kernel.nr, weight, packed);
-  parallel_for(g.n, [&](int64_t begin, int64_t end) {
+  parallel_for_dynamic(g.n, 1, [&](int64_t begin, int64_t end) {  // images to whichever thread is free
     run_images(g, kernel, weight, epilogue, packed, input, output, begin, end);
   });
   return true;

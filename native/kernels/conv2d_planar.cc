@@ -165,7 +165,7 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue&
   for (int o = 0; has_bias && o < groups * kTileChannels; ++o) bias[o] = o < g.oc ? epilogue.bias[o] : 0.0f;
 
   std::atomic<bool> complete{true};  // threads that cannot get workspace clear it
-  parallel_for(g.n, [&](int64_t image_begin, int64_t image_end) {
+  parallel_for_dynamic(g.n, 1, [&](int64_t image_begin, int64_t image_end) {  // to whichever thread is free
     float* planar = thread_workspace(WorkspaceSlot::kConvColumns, static_cast<size_t>(layout.length));
     if (planar == nullptr) {
       complete.store(false, std::memory_order_relaxed);

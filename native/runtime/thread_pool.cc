@@ -1,5 +1,5 @@
-// A persistent pool: workers wait for a numbered job, run their fixed chunk and count
-// down. One region runs at a time; a caller that finds the pool taken runs its chunks
+// A persistent pool: workers wait for a numbered job, run their fixed chunk (or claim
+// blocks of a dynamic job until none is left) and count down. One region runs at a time; a caller that finds the pool taken runs its chunks
 // inline, so concurrent addon instances (worker_threads) and nested calls never deadlock.
 #include "thread_pool.h"
 
@@ -81,14 +81,16 @@ class ThreadPool {
     active_.store(threads, std::memory_order_relaxed);
   }
 
-  void run(int64_t count, ParallelTask task, void* context) {
+  // grain 0: the static split; grain > 0: blocks of `grain` items claimed in turn.
+  void run(int64_t count, int64_t grain, ParallelTask task, void* context) {
     if (count <= 0) return;
     const int chunks = size();
-    if (chunks == 1 || count == 1 || !region_mutex_.try_lock()) {
-      run_inline(count, chunks, task, context);
+    if (chunks == 1 || count == 1 || (grain > 0 && grain >= count) || !region_mutex_.try_lock()) {
+      run_inline(count, chunks, grain, task, context);
       return;
     }
-    job_ = Job{task, context, count, chunks};
+    next_block_.store(0, std::memory_order_relaxed);
+    job_ = Job{task, context, count, chunks, grain, &next_block_};
     // Every worker acknowledges every job, even one beyond `chunks`, so none still reads
     // job_ when the next region rewrites it.
     remaining_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
@@ -111,16 +113,31 @@ class ThreadPool {
     void* context = nullptr;
     int64_t count = 0;
     int chunks = 1;
+    int64_t grain = 0;                          // > 0: blocks claimed from *next_block
+    std::atomic<int64_t>* next_block = nullptr;  // the next unclaimed item
   };
 
+  // Thread `chunk`'s part of a job: its fixed chunk, or blocks until none is left.
   static void run_chunk(const Job& job, int chunk) {
+    if (job.grain > 0) {
+      for (;;) {
+        const int64_t begin = job.next_block->fetch_add(job.grain, std::memory_order_relaxed);
+        if (begin >= job.count) return;
+        job.task(job.context, begin, begin + job.grain < job.count ? begin + job.grain : job.count);
+      }
+    }
     const int64_t begin = chunk_begin(job.count, chunk, job.chunks);
     const int64_t end = chunk_begin(job.count, chunk + 1, job.chunks);
     if (begin < end) job.task(job.context, begin, end);
   }
 
-  static void run_inline(int64_t count, int chunks, ParallelTask task, void* context) {
-    const Job job{task, context, count, chunks};
+  // On the calling thread: the same chunks, or the same blocks, in order.
+  static void run_inline(int64_t count, int chunks, int64_t grain, ParallelTask task, void* context) {
+    if (grain > 0) {
+      for (int64_t begin = 0; begin < count; begin += grain) task(context, begin, begin + grain < count ? begin + grain : count);
+      return;
+    }
+    const Job job{task, context, count, chunks, 0, nullptr};
     for (int chunk = 0; chunk < chunks; ++chunk) run_chunk(job, chunk);
   }
 
@@ -148,6 +165,7 @@ class ThreadPool {
   std::atomic<int> remaining_{0};
   std::atomic<int> active_{1};
   Job job_;  // written before generation_ is bumped, read after
+  std::atomic<int64_t> next_block_{0};  // a dynamic job's next unclaimed item
   std::vector<std::thread> workers_;
 };
 
@@ -196,6 +214,10 @@ void set_thread_count(int threads) { pool().resize(threads); }
 
 int thread_count() { return pool().size(); }
 
-void parallel_for(int64_t count, ParallelTask task, void* context) { pool().run(count, task, context); }
+void parallel_for(int64_t count, ParallelTask task, void* context) { pool().run(count, 0, task, context); }
+
+void parallel_for_dynamic(int64_t count, int64_t grain, ParallelTask task, void* context) {
+  pool().run(count, grain > 0 ? grain : 1, task, context);
+}
 
 }  // namespace convkit

@@ -8,6 +8,7 @@
 // pointwise, groups, dilation, strides, batch slots), against a double reference.
 // Prints a final "N passed, M failed" line; exits non-zero on any failure.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -312,6 +313,13 @@ void check_conv(const std::string& name, const Conv2dShape& s) {
     convkit::conv2d_backward_input(s, dy.data(), w.data(), dx.data());
     convkit::conv2d_backward_filter(s, x.data(), dy.data(), dw.data());
     const std::string label = "conv2d[" + name + "] " + std::to_string(threads) + " threads ";
+    // Images and chunks go to whichever thread claims them first: the bits must not
+    // depend on which one did (the path itself may change with the thread count).
+    std::vector<float> y_again(y_size), dx_again(x_size);
+    convkit::conv2d_forward(s, x.data(), w.data(), y_again.data());
+    convkit::conv2d_backward_input(s, dy.data(), w.data(), dx_again.data());
+    record(y == y_again, label + "forward twice", "");
+    record(dx == dx_again, label + "backward input twice", "");
     const double errors[3] = {scaled_error(y, want.y, want.y_scale), scaled_error(dx, want.dx, want.dx_scale),
                               scaled_error(dw, want.dw, want.dw_scale)};
     const char* parts[3] = {"forward", "backward input", "backward filter"};
@@ -351,8 +359,49 @@ void test_conv2d_lowering() {
 
 }  // namespace
 
+// parallel_for_dynamic: every item in exactly one block, blocks of `grain` (the last one
+// shorter), at 1-3 threads, and inline when called from inside another region.
+void test_parallel_for_dynamic() {
+  for (int threads : {1, 2, 3}) {
+    convkit::set_thread_count(threads);
+    for (const int64_t count : {int64_t{1}, int64_t{7}, int64_t{64}, int64_t{1001}}) {
+      for (const int64_t grain : {int64_t{1}, int64_t{3}, int64_t{64}, int64_t{2000}}) {
+        std::vector<std::atomic<int>> visits(static_cast<size_t>(count));
+        for (auto& v : visits) v.store(0);
+        std::atomic<bool> shapes_ok{true};
+        convkit::parallel_for_dynamic(count, grain, [&](int64_t begin, int64_t end) {
+          if (begin % grain != 0 || end - begin != std::min(grain, count - begin)) shapes_ok.store(false);
+          for (int64_t i = begin; i < end; ++i) visits[static_cast<size_t>(i)].fetch_add(1);
+        });
+        bool once = true;
+        for (auto& v : visits) once = once && v.load() == 1;
+        const std::string label = "parallel_for_dynamic(" + std::to_string(count) + ", grain " + std::to_string(grain) +
+                                  ") at " + std::to_string(threads) + " threads";
+        record(once, label + ": every item once", "");
+        record(shapes_ok.load(), label + ": blocks of the grain", "");
+      }
+    }
+    // Nested: the inner call finds the pool taken and runs its blocks inline.
+    std::vector<std::atomic<int>> visits(64 * 10);
+    for (auto& v : visits) v.store(0);
+    convkit::parallel_for(10, [&](int64_t first, int64_t last) {
+      for (int64_t outer = first; outer < last; ++outer) {
+        convkit::parallel_for_dynamic(64, 5, [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) visits[static_cast<size_t>(outer * 64 + i)].fetch_add(1);
+        });
+      }
+    });
+    bool once = true;
+    for (auto& v : visits) once = once && v.load() == 1;
+    record(once, "parallel_for_dynamic nested in parallel_for at " + std::to_string(threads) + " threads: every item once",
+           "");
+  }
+  convkit::set_thread_count(convkit::default_thread_count());
+}
+
 int main() {
   std::printf("active ISA %s, %d threads\n", convkit::active_isa_name(), convkit::thread_count());
+  test_parallel_for_dynamic();
   test_kernels();
   test_empty_sum();
   test_determinism();
