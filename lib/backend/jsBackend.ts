@@ -11,16 +11,32 @@ import { ArgumentError, FormatError, StateError, ValueError } from '../errors';
 
 const NO_FLOATS = new Float32Array(0);
 
+/**
+ * The index of the first NaN or Infinity in data, or -1. The float's bits: an all-ones
+ * exponent (0x7f800000) is NaN or Infinity, and adding 0x00800000 to the exponent field
+ * carries into the sign bit exactly then. Integer ops over blocks, and Number.isFinite
+ * only in a block that has one.
+ */
+export function firstNonFinite(data: Float32Array): number {
+  const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
+  const block = 4096;
+  for (let start = 0; start < data.length; start += block) {
+    const end = Math.min(data.length, start + block);
+    let carry = 0;
+    for (let i = start; i < end; i++) carry |= (bits[i] & 0x7f800000) + 0x00800000;
+    if (carry >= 0) continue;
+    for (let i = start; i < end; i++) if (!Number.isFinite(data[i])) return i;
+  }
+  return -1;
+}
+
 export function checkFiniteInputs(name: KernelName, buffers: readonly Float32Array[]): void {
   const spec = KERNELS[kernelId(name)];
   spec.buffers.forEach((bufferName, i) => {
     if (!spec.inputs.includes(bufferName)) return;
     const data = buffers[i];
-    for (let j = 0; j < data.length; j++) {
-      if (!Number.isFinite(data[j])) {
-        throw new ValueError(`${name}: buffer '${bufferName}' holds a non-finite value (${data[j]}) at index ${j}`);
-      }
-    }
+    const j = firstNonFinite(data);
+    if (j >= 0) throw new ValueError(`${name}: buffer '${bufferName}' holds a non-finite value (${data[j]}) at index ${j}`);
   });
 }
 
@@ -78,19 +94,7 @@ export class JsBackend implements Backend {
 
   findNonFinite(data: Float32Array): number {
     if (!(data instanceof Float32Array)) throw new ArgumentError('findNonFinite: data must be a Float32Array');
-    // The float's bits: an all-ones exponent (0x7f800000) is NaN or Infinity, and adding
-    // 0x00800000 to the exponent field carries into the sign bit exactly then. Integer
-    // ops over blocks, and Number.isFinite only in a block that has one.
-    const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
-    const block = 4096;
-    for (let start = 0; start < data.length; start += block) {
-      const end = Math.min(data.length, start + block);
-      let carry = 0;
-      for (let i = start; i < end; i++) carry |= (bits[i] & 0x7f800000) + 0x00800000;
-      if (carry >= 0) continue;
-      for (let i = start; i < end; i++) if (!Number.isFinite(data[i])) return i;
-    }
-    return -1;
+    return firstNonFinite(data);
   }
 
   createPlan(state: Float32Array, work: Float32Array, program: Int32Array): PlanHandle {

@@ -282,7 +282,7 @@ export class Model {
     const slice = backend.name === 'native' ? 1 << 20 : 1 << 16;
     for (let start = 0; start < data.length; start += slice) {
       const end = Math.min(data.length, start + slice);
-      const at = backend.findNonFinite(start === 0 && end === data.length ? data : data.subarray(start, end));
+      const at = backend.findNonFinite(data.subarray(start, end));
       if (at >= 0) throw new ValueError(`${name} holds a non-finite value (${data[start + at]}) at index ${start + at}`);
       if (end < data.length) await new Promise<void>((resolve) => setImmediate(resolve));
     }

@@ -1,9 +1,6 @@
 #include "kernel_table.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
-
 #include <string>
 
 #include "kernels.h"
