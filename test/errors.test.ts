@@ -243,12 +243,50 @@ describe.each(backends)('kernel calls on the %s backend', (_backendName, make) =
           const before = buffers.map((b) => b.slice());
           buffers[i][1] = bad;
           expectError(call(name, buffers, VALID_INTS[name]), 'E_VALUE', new RegExp(`^${name}: buffer '${bufferName}' holds a non-finite value .* at index 1$`));
-          // Rejected before any output was touched.
+          // Rejected before any output was touched, except where the native backend checks
+          // this input while the kernel reads it (KernelSpec.checkedWhileRunning).
+          if (backend.name === 'native' && s.checkedWhileRunning?.includes(bufferName)) continue;
           s.buffers.forEach((b, k) => {
             if (!s.inputs.includes(b)) expect(buffers[k]).toEqual(before[k]);
           });
         }
       }
+    });
+
+    // Shapes large enough for the paths that check their inputs image by image or block by
+    // block as they read them (native: implicit conv, filter16, the packed GEMM), with the
+    // bad value first, inside a later image or block, and last: the same error and index.
+    const SAME3 = (n: number, hw: number, c: number, oc: number): number[] => [n, hw, hw, c, oc, 3, 3, 1, 1, 1, 1, 1, 1, hw, hw, 1];
+    const CHECKED_CALLS: [KernelName, number[]][] = [
+      ['conv2d', SAME3(3, 8, 8, 16)],
+      ['conv2d', SAME3(3, 8, 32, 32)],
+      ['conv2dBackwardInput', SAME3(3, 8, 16, 16)],
+      ['conv2dBackwardFilter', SAME3(3, 8, 16, 16)],
+      ['conv2dBackwardFilter', SAME3(3, 8, 8, 32)],
+      ['matmul', [70, 64, 80, 0, 0]],
+      ['matmul', [70, 64, 80, 1, 1]],
+      ['matmul', [33, 5, 700, 0, 1]],
+    ];
+    test.each(CHECKED_CALLS)('%s %j: a bad value anywhere in an input is found at its index', (name, ints) => {
+      const s = spec(name);
+      const lengths = s.lengths(namedInts(s, ints));
+      for (const bufferName of s.inputs) {
+        const i = s.buffers.indexOf(bufferName);
+        for (const at of [0, Math.floor(lengths[i] * 0.7) + 3, lengths[i] - 1]) {
+          for (const bad of [NaN, Infinity, -Infinity]) {
+            const buffers = lengths.map((n, k) => Float32Array.from({ length: n }, (_, j) => ((j * 7 + k) % 11) / 11 - 0.5));
+            buffers[i][at] = bad;
+            if (at > 0) buffers[i][lengths[i] - 1 - ((at * 5) % Math.max(1, lengths[i] - 1 - at))] = bad; // and a later one
+            expectError(call(name, buffers, ints), 'E_VALUE', new RegExp(`^${name}: buffer '${bufferName}' holds a non-finite value .* at index ${at}$`));
+          }
+        }
+      }
+      // The same call with finite inputs then succeeds and writes finite outputs.
+      const buffers = lengths.map((n, k) => Float32Array.from({ length: n }, (_, j) => ((j * 7 + k) % 11) / 11 - 0.5));
+      backend.runKernel(name, buffers, ints, []);
+      s.buffers.forEach((b, k) => {
+        if (!s.inputs.includes(b)) expect(buffers[k].every(Number.isFinite)).toBe(true);
+      });
     });
 
     test.each(NAMES.filter((n) => n !== 'sgdMomentum'))('%s: NaN in a write-only buffer is fine: it is overwritten', (name) => {

@@ -22,6 +22,14 @@ export interface KernelSpec {
   readonly buffers: readonly string[];
   /** Which of `buffers` the kernel reads; these are checked for NaN and Infinity in eager calls. */
   readonly inputs: readonly string[];
+  /**
+   * Inputs the native backend checks for NaN and Infinity while the kernel reads them, each
+   * slice just before it is used, instead of in a separate pass first (one pass over memory
+   * instead of two). When one of these holds a bad value the call still throws the same
+   * ValueError, but the outputs may have been written by then: their contents are
+   * unspecified. The TypeScript backend checks every input before it writes anything.
+   */
+  readonly checkedWhileRunning?: readonly string[];
   /** Which of `buffers` the kernel writes, when some are read too (default: those not in inputs). */
   readonly outputs?: readonly string[];
   /** Names of the integer parameters, in order. */
@@ -277,6 +285,7 @@ export const KERNELS: readonly KernelSpec[] = [
     name: 'matmul',
     buffers: ['a', 'b', 'c'],
     inputs: ['a', 'b'],
+    checkedWhileRunning: ['a', 'b'],
     ints: ['m', 'n', 'k', 'transA', 'transB'],
     floats: [],
     lengths(p) {
@@ -291,6 +300,7 @@ export const KERNELS: readonly KernelSpec[] = [
     name: 'conv2d',
     buffers: ['x', 'w', 'y'],
     inputs: ['x', 'w'],
+    checkedWhileRunning: ['x'],
     ints: CONV2D_INTS,
     floats: [],
     lengths(p) {
@@ -302,6 +312,7 @@ export const KERNELS: readonly KernelSpec[] = [
     name: 'conv2dBackwardInput',
     buffers: ['dy', 'w', 'dx'],
     inputs: ['dy', 'w'],
+    checkedWhileRunning: ['dy'],
     ints: CONV2D_INTS,
     floats: [],
     lengths(p) {
@@ -313,6 +324,7 @@ export const KERNELS: readonly KernelSpec[] = [
     name: 'conv2dBackwardFilter',
     buffers: ['x', 'dy', 'dw'],
     inputs: ['x', 'dy'],
+    checkedWhileRunning: ['x', 'dy'],
     ints: CONV2D_INTS,
     floats: [],
     lengths(p) {

@@ -53,7 +53,11 @@ export interface ConvOpOptions {
   padding?: Padding;
   dilation?: number | number[];
   groups?: number;
-  /** Write the result here (a tensor of the result's shape) instead of a new tensor. */
+  /**
+   * Write the result here (a tensor of the result's shape) instead of a new tensor. When
+   * the call throws because an input holds NaN or Infinity, out's contents are unspecified
+   * (the native backend checks the input as the kernel reads it).
+   */
   out?: TensorLike;
 }
 
@@ -188,7 +192,7 @@ export const maxPool2d = (x: TensorLike, options: PoolOpOptions = {}): Tensor =>
 export const avgPool2d = (x: TensorLike, options: PoolOpOptions = {}): Tensor => (checkTensor('x', x, 4), avgPool(x, options));
 export const l2Pool2d = (x: TensorLike, options: PoolOpOptions = {}): Tensor => (checkTensor('x', x, 4), l2Pool(x, options));
 
-/** c = op(a) * op(b) for 2D a and b. */
+/** c = op(a) * op(b) for 2D a and b. `out` as in ConvOpOptions (unspecified after a NaN/Infinity error). */
 export function matmul(a: TensorLike, b: TensorLike, options: { transA?: boolean; transB?: boolean; out?: TensorLike } = {}): Tensor {
   checkTensor('a', a, 2);
   checkTensor('b', b, 2);

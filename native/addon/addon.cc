@@ -175,14 +175,35 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   const int num_floats = read_numbers(env, info[3], prefix + "floats", floats, kMaxKernelFloats);
   CheckResult check = check_kernel_call(id, lengths, static_cast<int>(num_buffers), ints, num_ints, num_floats);
   if (!check.ok()) throw_error(env, check.code, check.message);
-  for (uint32_t i = 0; i < num_buffers; ++i) {
-    if (!(kernel.input_mask & (1u << i))) continue;
+  auto throw_if_non_finite = [&](uint32_t i) {
     const int64_t j = find_non_finite(buffers[i], lengths[i]);
     if (j >= 0)
       throw_error(env, "E_VALUE", prefix + "buffer '" + kernel.buffer_names[i] + "' holds a non-finite value (" +
                                       std::to_string(buffers[i][j]) + ") at index " + std::to_string(j));
+  };
+  // Inputs the kernel checks as it reads them are scanned here only if it did not (the
+  // path it took reads them another way); the others before the kernel runs. So a bad
+  // value in a kernel-checked input is reported after the outputs were written: their
+  // contents are then unspecified, as the ops document. An output that overlaps such an
+  // input would overwrite it before the scan, so that input is scanned first.
+  unsigned checked_while_running = kernel.checked_while_running & kernel.input_mask;
+  for (uint32_t i = 0; i < num_buffers; ++i) {
+    if (kernel.input_mask & (1u << i)) continue;
+    for (uint32_t j = 0; j < num_buffers; ++j) {
+      if (!(checked_while_running & (1u << j))) continue;
+      const bool overlap = buffers[i] < buffers[j] + lengths[j] && buffers[j] < buffers[i] + lengths[i];
+      if (overlap && lengths[i] > 0 && lengths[j] > 0) checked_while_running &= ~(1u << j);
+    }
   }
-  run_kernel(id, buffers, ints, floats);
+  for (uint32_t i = 0; i < num_buffers; ++i) {
+    if ((kernel.input_mask & (1u << i)) && !(checked_while_running & (1u << i))) throw_if_non_finite(i);
+  }
+  FiniteCheck checks[kMaxKernelBuffers];
+  run_kernel(id, buffers, ints, floats, checked_while_running != 0 ? checks : nullptr);
+  for (uint32_t i = 0; i < num_buffers; ++i) {
+    if (!(checked_while_running & (1u << i))) continue;
+    if (!checks[i].covered || checks[i].non_finite.load()) throw_if_non_finite(i);
+  }
   return env.Undefined();
 }
 

@@ -65,7 +65,8 @@ bool conv_backward_filter16_preferred(const Conv2dShape& s) {
          padded_dy_floats(s) <= kMaxScratchFloats;
 }
 
-bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                              FiniteCheck* x_check, FiniteCheck* dy_check) {
 #if defined(__x86_64__) || defined(_M_X64)
   const int64_t dw_len = static_cast<int64_t>(s.kh) * s.kw * s.c * s.oc;
   // One partial dw per fixed chunk of images, added in chunk order: the same bits on any
@@ -91,6 +92,8 @@ bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float*
     // (ky, kx): all columns ix of the rows iy whose output row exists, the padded dy
     // supplying zeros where the output column does not.
     for (int64_t image = first; image < end; ++image) {
+      if (x_check != nullptr) x_check->check(x + image * x_image, 0, 1, x_image);
+      if (dy_check != nullptr) dy_check->check(dy + image * dy_image, 0, 1, dy_image);
       for (int ob = 0; ob < s.oc; ob += kVector) {
         pad_dy(s, dy + image * dy_image, ob, padded);
         for (int ky = 0; ky < s.kh; ++ky) {
@@ -114,6 +117,8 @@ bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float*
     }
   });
   if (!complete.load()) return false;
+  if (x_check != nullptr) x_check->covered = true;
+  if (dy_check != nullptr) dy_check->covered = true;
   for (int64_t i = 0; i < dw_len; ++i) {
     float sum = partials[i];
     for (int chunk = 1; chunk < chunks; ++chunk) sum += partials[chunk * dw_len + i];
@@ -121,7 +126,7 @@ bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float*
   }
   return true;
 #else
-  (void)s, (void)x, (void)dy, (void)dw;
+  (void)s, (void)x, (void)dy, (void)dw, (void)x_check, (void)dy_check;
   return false;
 #endif
 }

@@ -19,7 +19,9 @@ namespace convkit {
 bool conv_backward_filter16_preferred(const Conv2dShape& s);
 
 // The conv2d_backward_filter contract for shapes that pass the predicate; false (dw
-// unwritten) when its workspace cannot be allocated.
-bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float* dy, float* dw);
+// unwritten) when its workspace cannot be allocated. The FiniteChecks given are covered
+// when it returns true: each image's x and dy are checked just before the image's taps.
+bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                              FiniteCheck* x_check, FiniteCheck* dy_check);
 
 }  // namespace convkit

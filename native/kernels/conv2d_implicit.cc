@@ -139,7 +139,8 @@ void direct_image(const Stride1Conv& g, const Weight& weight, const float* __res
 // other tiles (across a row end, or with a partial panel) go through a scratch tile.
 template <typename Weight>
 void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& weight, const ConvEpilogue& epilogue,
-                const float* packed, const float* input, float* output, int64_t image_begin, int64_t image_end) {
+                const float* packed, const float* input, float* output, int64_t image_begin, int64_t image_end,
+                FiniteCheck* input_check) {
   const int mr = kernel.mr, nr = kernel.nr;
   const int wp = g.ow + g.kw - 1;
   const int64_t grid = static_cast<int64_t>(g.oh) * wp;
@@ -155,6 +156,7 @@ void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& w
   alignas(64) float tile[kMaxTileFloats];
   for (int64_t image = image_begin; image < image_end; ++image) {
     float* out_image = output + image * output_len;
+    if (input_check != nullptr) input_check->check(input + image * input_len, 0, 1, input_len);
     if (padded == nullptr) {
       direct_image(g, weight, input + image * input_len, out_image);
       if (epilogue.bias != nullptr) {
@@ -195,7 +197,8 @@ void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& w
 }
 
 template <typename Weight>
-bool run(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogue, const float* input, float* output) {
+bool run(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogue, const float* input, float* output,
+         FiniteCheck* input_check) {
   const SgemmConfig& config = active_sgemm_config();
   const SgemmKernel& kernel = config.kernel;
   const int64_t depth = static_cast<int64_t>(g.kh) * g.kw * g.c;
@@ -206,8 +209,9 @@ bool run(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogu
   if (packed == nullptr) return false;
   pack_taps(g, kernel.nr, weight, packed);
   parallel_for_dynamic(g.n, 1, [&](int64_t begin, int64_t end) {  // images to whichever thread is free
-    run_images(g, kernel, weight, epilogue, packed, input, output, begin, end);
+    run_images(g, kernel, weight, epilogue, packed, input, output, begin, end, input_check);
   });
+  if (input_check != nullptr) input_check->covered = true;
   return true;
 }
 
@@ -269,16 +273,18 @@ bool conv_backward_filter_implicit_preferred(const Conv2dShape& s) {
 }
 
 bool conv2d_forward_implicit(const Conv2dShape& s, const float* x, const float* w, float* y,
-                             const ConvEpilogue& epilogue) {
-  return run(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, epilogue, x, y);
+                             const ConvEpilogue& epilogue, FiniteCheck* x_check) {
+  return run(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, epilogue, x, y, x_check);
 }
 
-bool conv2d_backward_input_implicit(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+bool conv2d_backward_input_implicit(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                                    FiniteCheck* dy_check) {
   const Stride1Conv g = stride1_input_gradient(s);
-  return run(g, MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, ConvEpilogue{}, dy, dx);
+  return run(g, MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, ConvEpilogue{}, dy, dx, dy_check);
 }
 
-bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                                     FiniteCheck* x_check, FiniteCheck* dy_check) {
   const Stride1Conv g = stride1_forward(s);
   const SgemmKernel& kernel = active_sgemm_config().kernel;
   const int mr = kernel.mr, nr = kernel.nr;
@@ -311,6 +317,8 @@ bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const
     }
     float* partial = partials + chunk * partial_len;
     for (int64_t image = image_begin; image < image_end; ++image) {
+      if (x_check != nullptr) x_check->check(x + image * input_len, 0, 1, input_len);
+      if (dy_check != nullptr) dy_check->check(dy + image * output_len, 0, 1, output_len);
       expand_rows(g, x + image * input_len, wp, r_rows, r);
       grid_panels(g, nr, wp, dy + image * output_len, dy_panels);
       const bool accumulate = image > image_begin;
@@ -323,6 +331,8 @@ bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const
     }
   });
   if (!complete.load()) return false;
+  if (x_check != nullptr) x_check->covered = true;
+  if (dy_check != nullptr) dy_check->covered = true;
 
   // dw[ky, kx, ci, o] = sum over chunks, in order, of the partials' row t = (kx*kh + ky)*c + ci.
   for (int ky = 0; ky < g.kh; ++ky) {

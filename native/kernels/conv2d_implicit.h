@@ -34,15 +34,19 @@ bool conv_backward_filter_implicit_preferred(const Conv2dShape& s);
 // Same contracts as conv2d_forward and conv2d_backward_input, for shapes that pass the
 // predicates above. They return false, having written nothing, when the packed filter's
 // workspace cannot be allocated; the caller then takes its usual path.
+// A FiniteCheck given is covered when they return true: each image is checked just before
+// its padded copy is made.
 bool conv2d_forward_implicit(const Conv2dShape& s, const float* x, const float* w, float* y,
-                             const ConvEpilogue& epilogue);
-bool conv2d_backward_input_implicit(const Conv2dShape& s, const float* dy, const float* w, float* dx);
+                             const ConvEpilogue& epilogue, FiniteCheck* x_check);
+bool conv2d_backward_input_implicit(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                                    FiniteCheck* dy_check);
 
 // The filter gradient reads R as the micro-kernel's A in place too, transposed (taps as
 // rows, one row per float, pixels as k, kh*C floats apart), against dy laid out on the
 // virtual grid (zero in its discarded columns). Images go in a fixed number of chunks,
 // each summed into its own partial, and the partials are added in order: every thread
-// count gives the same bits.
-bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const float* dy, float* dw);
+// count gives the same bits. The FiniteChecks given are covered when it returns true.
+bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                                     FiniteCheck* x_check, FiniteCheck* dy_check);
 
 }  // namespace convkit

@@ -1,7 +1,8 @@
-// find_non_finite (kernels.h): the NaN/infinity check on every eager kernel's inputs and
-// on model inputs. Blocks of the array are checked for an all-ones exponent (AVX2 where
-// the active ISA has it, else a loop the compiler vectorises), split over the pool for
-// large arrays, and the exact index is looked for only inside a block that has one.
+// find_non_finite (kernels.h): the NaN/infinity check on eager kernels' inputs and on model
+// inputs; FiniteCheck::check, the same test on the slices a kernel is about to read. Blocks
+// of the array are checked for an all-ones exponent (AVX2 where the active ISA has it, else
+// a loop the compiler vectorises), split over the pool for large arrays, and the exact
+// index is looked for only inside a block that has one.
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -58,6 +59,15 @@ int64_t first_in_blocks(const float* data, int64_t length, int64_t first, int64_
 }
 
 }  // namespace
+
+void FiniteCheck::check(const float* data, int64_t row_stride, int64_t rows, int64_t cols) {
+  for (int64_t row = 0; row < rows; ++row) {
+    if (any_non_finite(data + row * row_stride, cols)) {
+      non_finite.store(true, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
 
 int64_t find_non_finite(const float* data, int64_t length) {
   const int64_t blocks = (length + kBlock - 1) / kBlock;

@@ -66,10 +66,10 @@ constexpr int kConv3dInts = 22;
 constexpr int kPool3dInts = 17;
 
 const KernelInfo kKernels[kKernelCount] = {
-    {"matmul", 3, 5, 0, 0b011, {"a", "b", "c"}},
-    {"conv2d", 3, kConvInts, 0, 0b011, {"x", "w", "y"}},
-    {"conv2dBackwardInput", 3, kConvInts, 0, 0b011, {"dy", "w", "dx"}},
-    {"conv2dBackwardFilter", 3, kConvInts, 0, 0b011, {"x", "dy", "dw"}},
+    {"matmul", 3, 5, 0, 0b011, {"a", "b", "c"}, 0b011},
+    {"conv2d", 3, kConvInts, 0, 0b011, {"x", "w", "y"}, 0b001},
+    {"conv2dBackwardInput", 3, kConvInts, 0, 0b011, {"dy", "w", "dx"}, 0b001},
+    {"conv2dBackwardFilter", 3, kConvInts, 0, 0b011, {"x", "dy", "dw"}, 0b011},
     {"maxPool2d", 2, kPoolInts, 0, 0b01, {"x", "y"}},
     {"maxPool2dBackward", 3, kPoolInts, 0, 0b011, {"x", "dy", "dx"}},
     {"avgPool2d", 2, kPoolInts, 0, 0b01, {"x", "y"}},
@@ -457,19 +457,21 @@ CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buf
   return CheckResult{};
 }
 
-void run_kernel(int id, float* const* b, const int32_t* p, const float* f) {
+void run_kernel(int id, float* const* b, const int32_t* p, const float* f, FiniteCheck* checks) {
+  // The check of buffer i, or null.
+  auto check = [&](int i) -> FiniteCheck* { return checks != nullptr ? &checks[i] : nullptr; };
   switch (id) {
     case kMatmul:
-      matmul(p[0], p[1], p[2], p[3] != 0, p[4] != 0, b[0], b[1], b[2]);
+      matmul(p[0], p[1], p[2], p[3] != 0, p[4] != 0, b[0], b[1], b[2], check(0), check(1));
       break;
     case kConv2d:
-      conv2d_forward(conv_shape(p), b[0], b[1], b[2]);
+      conv2d_forward(conv_shape(p), b[0], b[1], b[2], ConvEpilogue{}, check(0));
       break;
     case kConv2dBackwardInput:
-      conv2d_backward_input(conv_shape(p), b[0], b[1], b[2]);
+      conv2d_backward_input(conv_shape(p), b[0], b[1], b[2], check(0));
       break;
     case kConv2dBackwardFilter:
-      conv2d_backward_filter(conv_shape(p), b[0], b[1], b[2]);
+      conv2d_backward_filter(conv_shape(p), b[0], b[1], b[2], check(0), check(1));
       break;
     case kMaxPool2d:
       max_pool2d_forward(pool_shape(p), b[0], b[1]);

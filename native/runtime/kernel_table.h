@@ -19,6 +19,10 @@ struct KernelInfo {
   // Bit i set when buffer i is read; eager calls scan those for NaN and Infinity.
   unsigned input_mask;
   const char* buffer_names[kMaxKernelBuffers];
+  // Inputs (a subset of input_mask) the kernel can check itself as it reads them (see
+  // FiniteCheck in kernels.h). Only kernels whose control flow never depends on input
+  // values are listed: they may run on a NaN before the call reports it.
+  unsigned checked_while_running = 0;
 };
 
 int kernel_count();
@@ -36,7 +40,12 @@ struct CheckResult {
 CheckResult check_kernel_call(int id, const int64_t* buffer_lengths, int num_buffers, const int32_t* ints, int num_ints,
                               int num_floats);
 
-// Runs a call that check_kernel_call accepted.
-void run_kernel(int id, float* const* buffers, const int32_t* ints, const float* floats);
+struct FiniteCheck;  // kernels.h
+
+// Runs a call that check_kernel_call accepted. checks, when not null, has
+// kMaxKernelBuffers entries: those of the inputs in checked_while_running are handed to
+// the kernel, and say afterwards whether it checked that input and what it saw.
+void run_kernel(int id, float* const* buffers, const int32_t* ints, const float* floats,
+                FiniteCheck* checks = nullptr);
 
 }  // namespace convkit

@@ -786,8 +786,112 @@ void test_find_non_finite() {
   }
 }
 
+// FiniteCheck (kernels.h): the paths that check an input as they read it cover it entirely,
+// note a NaN or infinity wherever it is, and leave the results bit for bit unchanged.
+void test_finite_checks() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  auto filled = [](int64_t n, int seed) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<float>((i * 7 + seed) % 11) / 11.0f - 0.5f;
+    return v;
+  };
+  auto same3 = [](int n, int hw, int c, int oc) { return Conv2dShape{n, hw, hw, c, oc, 3, 3, 1, 1, 1, 1, 1, 1, hw, hw, 1}; };
+  // Shapes whose implicit, filter16 or implicit-filter paths check: batch 3 keeps them
+  // taken on up to 3 threads.
+  const Conv2dShape shapes[] = {same3(3, 8, 8, 16), same3(3, 8, 16, 16), same3(3, 8, 32, 32), same3(3, 8, 8, 32)};
+  for (const Conv2dShape& s : shapes) {
+    const std::string name = "finite checks: conv " + std::to_string(s.c) + "->" + std::to_string(s.oc) + " ";
+    const int64_t x_len = int64_t{s.n} * s.h * s.w * s.c, y_len = int64_t{s.n} * s.oh * s.ow * s.oc;
+    const int64_t w_len = int64_t{s.kh} * s.kw * s.c * s.oc;
+    std::vector<float> x = filled(x_len, 1), w = filled(w_len, 2), dy = filled(y_len, 3);
+    std::vector<float> plain(static_cast<size_t>(std::max(x_len, std::max(y_len, w_len)))), checked(plain.size());
+    struct Run {
+      const char* what;
+      std::function<void(float*, convkit::FiniteCheck*, convkit::FiniteCheck*)> call;
+      std::vector<float>* first;   // the input checked by the first FiniteCheck
+      std::vector<float>* second;  // by the second, or null
+    };
+    const Run runs[] = {
+        {"forward x", [&](float* out, convkit::FiniteCheck* a, convkit::FiniteCheck*) {
+           convkit::conv2d_forward(s, x.data(), w.data(), out, convkit::ConvEpilogue{}, a); }, &x, nullptr},
+        {"backward input dy", [&](float* out, convkit::FiniteCheck* a, convkit::FiniteCheck*) {
+           convkit::conv2d_backward_input(s, dy.data(), w.data(), out, a); }, &dy, nullptr},
+        {"backward filter x, dy", [&](float* out, convkit::FiniteCheck* a, convkit::FiniteCheck* b) {
+           convkit::conv2d_backward_filter(s, x.data(), dy.data(), out, a, b); }, &x, &dy},
+    };
+    for (const Run& run : runs) {
+      // Only the shapes whose gradient paths take channels this way are expected to cover.
+      // (The planar paths, tried first, do not check.)
+      const std::string what = run.what;
+      const bool expect_covered =
+          what == "forward x" ? !convkit::conv_forward_planar_preferred(s) && convkit::conv_forward_implicit_preferred(s)
+          : what == "backward input dy"
+              ? !convkit::conv_backward_input_planar_preferred(s) && convkit::conv_backward_input_implicit_preferred(s)
+              : convkit::conv_backward_filter16_preferred(s) ||
+                    (!convkit::conv_backward_filter_planar_preferred(s) &&
+                     convkit::conv_backward_filter_implicit_preferred(s));
+      const size_t out_len = static_cast<size_t>(what == "forward x" ? y_len : what == "backward input dy" ? x_len : w_len);
+      convkit::FiniteCheck first, second;
+      std::fill(plain.begin(), plain.end(), 0.0f);
+      std::fill(checked.begin(), checked.end(), 0.0f);
+      run.call(plain.data(), nullptr, nullptr);
+      run.call(checked.data(), &first, &second);
+      check_true(name + run.what + ": same bits with checks",
+                 std::equal(plain.begin(), plain.begin() + out_len, checked.begin()));
+      // The 32 -> 32 layer (like the bench's conv) takes checking paths on every ISA.
+      check_true(name + run.what + ": a checking path", s.c != 32 || expect_covered);
+      check_true(name + run.what + ": covered", !expect_covered || (first.covered && (run.second == nullptr || second.covered)));
+      check_true(name + run.what + ": finite inputs pass", !first.non_finite.load() && !second.non_finite.load());
+      for (std::vector<float>* input : {run.first, run.second}) {
+        if (input == nullptr) continue;
+        const size_t at = input->size() * 2 / 3 + 5;  // inside the last image
+        for (const float bad : {nan, -inf}) {
+          const float kept = (*input)[at];
+          (*input)[at] = bad;
+          convkit::FiniteCheck a, b;
+          run.call(checked.data(), &a, &b);
+          convkit::FiniteCheck& noted = input == run.first ? a : b;
+          check_true(name + run.what + ": a bad value is noted", !noted.covered || noted.non_finite.load());
+          check_true(name + run.what + ": covered with a bad value", !expect_covered || noted.covered);
+          (*input)[at] = kept;
+        }
+      }
+    }
+  }
+  // matmul, plain and transposed, small and split over the pool.
+  const int dims[][3] = {{70, 64, 80}, {33, 5, 700}, {2, 3, 4}, {300, 40, 50}};
+  for (const auto& d : dims) {
+    for (int trans = 0; trans < 4; ++trans) {
+      const int m = d[0], n = d[1], k = d[2];
+      const bool ta = trans & 1, tb = trans & 2;
+      const std::string name = "finite checks: matmul " + std::to_string(m) + "x" + std::to_string(n) + "x" +
+                               std::to_string(k) + (ta ? " a^T" : "") + (tb ? " b^T" : "") + " ";
+      std::vector<float> a = filled(int64_t{m} * k, 4), b = filled(int64_t{k} * n, 5);
+      std::vector<float> plain(static_cast<size_t>(m) * n), checked(plain.size());
+      convkit::FiniteCheck ca, cb;
+      convkit::matmul(m, n, k, ta, tb, a.data(), b.data(), plain.data());
+      convkit::matmul(m, n, k, ta, tb, a.data(), b.data(), checked.data(), &ca, &cb);
+      check_true(name + "same bits with checks", plain == checked);
+      check_true(name + "covered", ca.covered && cb.covered);
+      check_true(name + "finite inputs pass", !ca.non_finite.load() && !cb.non_finite.load());
+      for (std::vector<float>* input : {&a, &b}) {
+        for (const size_t at : {size_t{0}, input->size() / 2 + 1, input->size() - 1}) {
+          const float kept = (*input)[at];
+          (*input)[at] = inf;
+          convkit::FiniteCheck xa, xb;
+          convkit::matmul(m, n, k, ta, tb, a.data(), b.data(), checked.data(), &xa, &xb);
+          check_true(name + (input == &a ? "a" : "b") + " bad at " + std::to_string(at) + " noted",
+                     (input == &a ? xa : xb).non_finite.load() && !(input == &a ? xb : xa).non_finite.load());
+          (*input)[at] = kept;
+        }
+      }
+    }
+  }
+}
+
 int main() {
   test_find_non_finite();
+  test_finite_checks();
   test_matmul();
   test_conv2d();
   test_conv_scratch_bounds();
