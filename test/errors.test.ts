@@ -253,9 +253,9 @@ describe.each(backends)('kernel calls on the %s backend', (_backendName, make) =
       }
     });
 
-    // Shapes large enough for the paths that check their inputs image by image or block by
-    // block as they read them (native: implicit conv, filter16, the packed GEMM), with the
-    // bad value first, inside a later image or block, and last: the same error and index.
+    // Shapes large enough for the paths that check their inputs image by image as they read
+    // them (native: implicit, planar, filter16), and GEMMs split over threads, with the bad
+    // value first, inside a later image or block, and last: the same error and index.
     const SAME3 = (n: number, hw: number, c: number, oc: number): number[] => [n, hw, hw, c, oc, 3, 3, 1, 1, 1, 1, 1, 1, hw, hw, 1];
     const CHECKED_CALLS: [KernelName, number[]][] = [
       ['conv2d', SAME3(3, 8, 8, 16)],
@@ -263,6 +263,9 @@ describe.each(backends)('kernel calls on the %s backend', (_backendName, make) =
       ['conv2dBackwardInput', SAME3(3, 8, 16, 16)],
       ['conv2dBackwardFilter', SAME3(3, 8, 16, 16)],
       ['conv2dBackwardFilter', SAME3(3, 8, 8, 32)],
+      ['conv2d', [3, 28, 28, 1, 6, 5, 5, 1, 1, 1, 1, 2, 2, 28, 28, 1]], // LeNet's layers (planar on AVX-512)
+      ['conv2dBackwardInput', [3, 28, 28, 1, 6, 5, 5, 1, 1, 1, 1, 2, 2, 28, 28, 1]],
+      ['conv2dBackwardFilter', [3, 14, 14, 6, 16, 5, 5, 1, 1, 1, 1, 0, 0, 10, 10, 1]],
       ['matmul', [70, 64, 80, 0, 0]],
       ['matmul', [70, 64, 80, 1, 1]],
       ['matmul', [33, 5, 700, 0, 1]],

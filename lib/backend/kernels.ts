@@ -285,7 +285,6 @@ export const KERNELS: readonly KernelSpec[] = [
     name: 'matmul',
     buffers: ['a', 'b', 'c'],
     inputs: ['a', 'b'],
-    checkedWhileRunning: ['a', 'b'],
     ints: ['m', 'n', 'k', 'transA', 'transB'],
     floats: [],
     lengths(p) {

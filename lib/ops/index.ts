@@ -192,7 +192,7 @@ export const maxPool2d = (x: TensorLike, options: PoolOpOptions = {}): Tensor =>
 export const avgPool2d = (x: TensorLike, options: PoolOpOptions = {}): Tensor => (checkTensor('x', x, 4), avgPool(x, options));
 export const l2Pool2d = (x: TensorLike, options: PoolOpOptions = {}): Tensor => (checkTensor('x', x, 4), l2Pool(x, options));
 
-/** c = op(a) * op(b) for 2D a and b. `out` as in ConvOpOptions (unspecified after a NaN/Infinity error). */
+/** c = op(a) * op(b) for 2D a and b. */
 export function matmul(a: TensorLike, b: TensorLike, options: { transA?: boolean; transB?: boolean; out?: TensorLike } = {}): Tensor {
   checkTensor('a', a, 2);
   checkTensor('b', b, 2);

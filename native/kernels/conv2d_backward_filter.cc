@@ -163,7 +163,8 @@ void backward_filter_direct_sum(const Conv2dShape& s, const ConvLowering& loweri
 void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* dy, float* dw, FiniteCheck* x_check,
                             FiniteCheck* dy_check) {
   if (conv_backward_filter16_preferred(s) && conv2d_backward_filter16(s, x, dy, dw, x_check, dy_check)) return;
-  if (conv_backward_filter_planar_preferred(s) && conv2d_backward_filter_planar(s, x, dy, dw)) return;
+  if (conv_backward_filter_planar_preferred(s) && conv2d_backward_filter_planar(s, x, dy, dw, x_check, dy_check))
+    return;
   if (conv_backward_filter_implicit_preferred(s) && conv2d_backward_filter_implicit(s, x, dy, dw, x_check, dy_check))
     return;
   const ConvLowering lowering = conv_lowering(s);

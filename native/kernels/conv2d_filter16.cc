@@ -92,8 +92,8 @@ bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float*
     // (ky, kx): all columns ix of the rows iy whose output row exists, the padded dy
     // supplying zeros where the output column does not.
     for (int64_t image = first; image < end; ++image) {
-      if (x_check != nullptr) x_check->check(x + image * x_image, 0, 1, x_image);
-      if (dy_check != nullptr) dy_check->check(dy + image * dy_image, 0, 1, dy_image);
+      if (x_check != nullptr) x_check->check(x + image * x_image, x_image);
+      if (dy_check != nullptr) dy_check->check(dy + image * dy_image, dy_image);
       for (int ob = 0; ob < s.oc; ob += kVector) {
         pad_dy(s, dy + image * dy_image, ob, padded);
         for (int ky = 0; ky < s.kh; ++ky) {

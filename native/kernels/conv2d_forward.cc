@@ -112,7 +112,7 @@ void forward_chunk(const Conv2dShape& s, const ConvLowering& lowering, const flo
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float* y, const ConvEpilogue& epilogue,
                     FiniteCheck* x_check) {
-  if (conv_forward_planar_preferred(s) && conv2d_forward_planar(s, x, w, y, epilogue)) return;
+  if (conv_forward_planar_preferred(s) && conv2d_forward_planar(s, x, w, y, epilogue, x_check)) return;
   if (conv_forward_implicit_preferred(s) && conv2d_forward_implicit(s, x, w, y, epilogue, x_check)) return;
   const ConvLowering lowering = conv_lowering(s);
   if (!conv_prefers_gemm(s)) {

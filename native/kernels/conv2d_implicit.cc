@@ -156,7 +156,7 @@ void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& w
   alignas(64) float tile[kMaxTileFloats];
   for (int64_t image = image_begin; image < image_end; ++image) {
     float* out_image = output + image * output_len;
-    if (input_check != nullptr) input_check->check(input + image * input_len, 0, 1, input_len);
+    if (input_check != nullptr) input_check->check(input + image * input_len, input_len);
     if (padded == nullptr) {
       direct_image(g, weight, input + image * input_len, out_image);
       if (epilogue.bias != nullptr) {
@@ -317,8 +317,8 @@ bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const
     }
     float* partial = partials + chunk * partial_len;
     for (int64_t image = image_begin; image < image_end; ++image) {
-      if (x_check != nullptr) x_check->check(x + image * input_len, 0, 1, input_len);
-      if (dy_check != nullptr) dy_check->check(dy + image * output_len, 0, 1, output_len);
+      if (x_check != nullptr) x_check->check(x + image * input_len, input_len);
+      if (dy_check != nullptr) dy_check->check(dy + image * output_len, output_len);
       expand_rows(g, x + image * input_len, wp, r_rows, r);
       grid_panels(g, nr, wp, dy + image * output_len, dy_panels);
       const bool accumulate = image > image_begin;

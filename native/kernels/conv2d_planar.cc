@@ -147,7 +147,7 @@ void pack_weights(const Stride1Conv& g, const Weight& weight, float* __restrict 
 
 template <typename Weight>
 bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogue, const float* input,
-                 float* output) {
+                 float* output, FiniteCheck* input_check) {
 #if defined(__x86_64__) || defined(_M_X64)
   const PlanarLayout layout = planar_layout(g);
   const int groups = (g.oc + kTileChannels - 1) / kTileChannels;
@@ -174,6 +174,7 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue&
     const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
     const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
     for (int64_t image = image_begin; image < image_end; ++image) {
+      if (input_check != nullptr) input_check->check(input + image * input_len, input_len);
       make_planar(g, layout, input + image * input_len, planar);
       float* out_image = output + image * output_len;
       for (int64_t t = 0; t < layout.tiles; ++t) {
@@ -191,9 +192,11 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue&
   });
   // A thread without workspace leaves its images unwritten: only possible when memory
   // runs out, and then the caller recomputes everything on another path.
-  return complete.load();
+  if (!complete.load()) return false;
+  if (input_check != nullptr) input_check->covered = true;
+  return true;
 #else
-  (void)g, (void)weight, (void)epilogue, (void)input, (void)output;
+  (void)g, (void)weight, (void)epilogue, (void)input, (void)output, (void)input_check;
   return false;
 #endif
 }
@@ -233,15 +236,18 @@ bool conv_backward_filter_planar_preferred(const Conv2dShape& s) {
 }
 
 bool conv2d_forward_planar(const Conv2dShape& s, const float* x, const float* w, float* y,
-                           const ConvEpilogue& epilogue) {
-  return run_forward(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, epilogue, x, y);
+                           const ConvEpilogue& epilogue, FiniteCheck* x_check) {
+  return run_forward(stride1_forward(s), ForwardWeight{w, s.kw, s.c, s.oc}, epilogue, x, y, x_check);
 }
 
-bool conv2d_backward_input_planar(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
-  return run_forward(stride1_input_gradient(s), MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, ConvEpilogue{}, dy, dx);
+bool conv2d_backward_input_planar(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                                  FiniteCheck* dy_check) {
+  return run_forward(stride1_input_gradient(s), MirroredWeight{w, s.kh, s.kw, s.c, s.oc}, ConvEpilogue{}, dy, dx,
+                     dy_check);
 }
 
-bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                                   FiniteCheck* x_check, FiniteCheck* dy_check) {
 #if defined(__x86_64__) || defined(_M_X64)
   const Stride1Conv g = stride1_forward(s);
   const PlanarLayout layout = planar_layout(g);
@@ -274,6 +280,8 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
     }
     const int64_t images = end - first;
     for (int64_t b = 0; b < images; ++b) {
+      if (x_check != nullptr) x_check->check(x + (first + b) * input_len, input_len);
+      if (dy_check != nullptr) dy_check->check(dy + (first + b) * output_len, output_len);
       make_planar(g, layout, x + (first + b) * input_len, planar + b * layout.length);
       planar_gradient(g, layout, groups * kTileChannels, ld, dy + (first + b) * output_len, planar_dy + b * dy_len);
     }
@@ -306,9 +314,11 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
       }
     }
   }
+  if (x_check != nullptr) x_check->covered = true;
+  if (dy_check != nullptr) dy_check->covered = true;
   return true;
 #else
-  (void)s, (void)x, (void)dy, (void)dw;
+  (void)s, (void)x, (void)dy, (void)dw, (void)x_check, (void)dy_check;
   return false;
 #endif
 }

@@ -24,10 +24,13 @@ bool conv_backward_filter_planar_preferred(const Conv2dShape& s);
 // Same contracts as conv2d_forward, conv2d_backward_input and conv2d_backward_filter, for
 // shapes that pass the predicates above. They return false when their workspace cannot
 // be allocated, with the output possibly part written; the caller then computes all of
-// it on another path.
+// it on another path. A FiniteCheck given is covered when they return true: each image
+// is checked just before its planar copy is made.
 bool conv2d_forward_planar(const Conv2dShape& s, const float* x, const float* w, float* y,
-                           const ConvEpilogue& epilogue);
-bool conv2d_backward_input_planar(const Conv2dShape& s, const float* dy, const float* w, float* dx);
-bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const float* dy, float* dw);
+                           const ConvEpilogue& epilogue, FiniteCheck* x_check);
+bool conv2d_backward_input_planar(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                                  FiniteCheck* dy_check);
+bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                                   FiniteCheck* x_check, FiniteCheck* dy_check);
 
 }  // namespace convkit

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels.h"
 #include "parallel.h"
 #include "workspace.h"
 
@@ -205,25 +204,10 @@ struct GemmArgs {
   float* c;
   int64_t ldc;
   bool accumulate;
-  FiniteCheck* a_check;  // see sgemm_checking_inputs; null: not checked
-  FiniteCheck* b_check;
 };
-
-// Checks rows [row0, row0 + rows) x columns [col0, col0 + cols) of op(x), x stored with
-// row stride ld (transposed: op(x)[i, p] = x[p*ld + i]).
-void check_op_block(FiniteCheck* check, const float* x, int64_t ld, bool trans, int row0, int rows, int col0,
-                    int cols) {
-  if (trans) {
-    check->check(x + static_cast<int64_t>(col0) * ld + row0, ld, cols, rows);
-  } else {
-    check->check(x + static_cast<int64_t>(row0) * ld + col0, ld, rows, cols);
-  }
-}
 
 // Straight loops, used only when the packing workspace cannot be allocated.
 void sgemm_unpacked(const GemmArgs& g) {
-  if (g.a_check != nullptr) check_op_block(g.a_check, g.a, g.lda, g.trans_a, 0, g.m, 0, g.k);
-  if (g.b_check != nullptr) check_op_block(g.b_check, g.b, g.ldb, g.trans_b, 0, g.k, 0, g.n);
   for (int i = 0; i < g.m; ++i) {
     for (int j = 0; j < g.n; ++j) {
       float sum = 0.0f;
@@ -307,15 +291,11 @@ void sgemm_blocked(const SgemmConfig& config, const GemmArgs& g) {
         if (g.packed_b != nullptr) {
           b_block = g.packed_b + pc * packed_b_row_len + static_cast<int64_t>(jc) * kb;
         } else {
-          // Later row blocks pack the same block again: checking the first covers it.
-          if (g.b_check != nullptr && ic == 0) check_op_block(g.b_check, g.b, g.ldb, g.trans_b, pc, kb, jc, nb);
           pack_b(g.b, g.ldb, g.trans_b, pc, kb, jc, nb, nr, packed_b);
           b_block = packed_b;
         }
         for (int ir = 0; ir < mb; ir += mr) {
           const int rows = std::min(mr, mb - ir);
-          // The sliver is about to be read into L1 for the column blocks; the first checks it.
-          if (g.a_check != nullptr && jc == 0) check_op_block(g.a_check, g.a, g.lda, g.trans_a, ic + ir, rows, pc, kb);
           const float* a_sliver;
           int64_t sliver_row_stride = a_row_stride;
           if (layout == ALayout::kPanels) {
@@ -383,7 +363,7 @@ void sgemm_dispatch(const SgemmConfig& config, bool parallel, const GemmArgs& ar
 
 GemmArgs make_args(int m, int n, int k, const float* a, int lda, bool trans_a, const float* b, int ldb, bool trans_b,
                    float* c, int ldc, bool accumulate) {
-  return GemmArgs{m, n, k, a, lda, trans_a, b, ldb, trans_b, nullptr, c, ldc, accumulate, nullptr, nullptr};
+  return GemmArgs{m, n, k, a, lda, trans_a, b, ldb, trans_b, nullptr, c, ldc, accumulate};
 }
 
 SgemmConfig choose_active_config() {
@@ -434,14 +414,6 @@ void sgemm(int m, int n, int k, const float* a, int lda, bool trans_a, const flo
            float* c, int ldc, bool accumulate) {
   sgemm_dispatch(active_sgemm_config(), true,
                  make_args(m, n, k, a, lda, trans_a, b, ldb, trans_b, c, ldc, accumulate));
-}
-
-void sgemm_checking_inputs(int m, int n, int k, const float* a, int lda, bool trans_a, const float* b, int ldb,
-                           bool trans_b, float* c, int ldc, FiniteCheck* a_check, FiniteCheck* b_check) {
-  GemmArgs args = make_args(m, n, k, a, lda, trans_a, b, ldb, trans_b, c, ldc, false);
-  args.a_check = a_check;
-  args.b_check = b_check;
-  sgemm_dispatch(active_sgemm_config(), true, args);
 }
 
 void sgemm_single_thread(int m, int n, int k, const float* a, int lda, bool trans_a, const float* b, int ldb,

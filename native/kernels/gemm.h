@@ -59,14 +59,6 @@ const SgemmConfig& active_sgemm_config();
 void sgemm(int m, int n, int k, const float* a, int lda, bool trans_a, const float* b, int ldb, bool trans_b,
            float* c, int ldc, bool accumulate);
 
-struct FiniteCheck;  // kernels.h
-
-// sgemm (not accumulating) that checks op(a) and op(b) for NaN and infinity as it reads
-// them, each block just before it is packed or used (see FiniteCheck): every value is
-// checked when m, n and k are all positive. Either check may be null.
-void sgemm_checking_inputs(int m, int n, int k, const float* a, int lda, bool trans_a, const float* b, int ldb,
-                           bool trans_b, float* c, int ldc, FiniteCheck* a_check, FiniteCheck* b_check);
-
 // The same on the calling thread only: for kernels that are already inside parallel_for.
 void sgemm_single_thread(int m, int n, int k, const float* a, int lda, bool trans_a, const float* b, int ldb,
                          bool trans_b, float* c, int ldc, bool accumulate);

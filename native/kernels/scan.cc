@@ -60,13 +60,8 @@ int64_t first_in_blocks(const float* data, int64_t length, int64_t first, int64_
 
 }  // namespace
 
-void FiniteCheck::check(const float* data, int64_t row_stride, int64_t rows, int64_t cols) {
-  for (int64_t row = 0; row < rows; ++row) {
-    if (any_non_finite(data + row * row_stride, cols)) {
-      non_finite.store(true, std::memory_order_relaxed);
-      return;
-    }
-  }
+void FiniteCheck::check(const float* data, int64_t length) {
+  if (any_non_finite(data, length)) non_finite.store(true, std::memory_order_relaxed);
 }
 
 int64_t find_non_finite(const float* data, int64_t length) {

@@ -66,7 +66,7 @@ constexpr int kConv3dInts = 22;
 constexpr int kPool3dInts = 17;
 
 const KernelInfo kKernels[kKernelCount] = {
-    {"matmul", 3, 5, 0, 0b011, {"a", "b", "c"}, 0b011},
+    {"matmul", 3, 5, 0, 0b011, {"a", "b", "c"}},
     {"conv2d", 3, kConvInts, 0, 0b011, {"x", "w", "y"}, 0b001},
     {"conv2dBackwardInput", 3, kConvInts, 0, 0b011, {"dy", "w", "dx"}, 0b001},
     {"conv2dBackwardFilter", 3, kConvInts, 0, 0b011, {"x", "dy", "dw"}, 0b011},
@@ -462,7 +462,7 @@ void run_kernel(int id, float* const* b, const int32_t* p, const float* f, Finit
   auto check = [&](int i) -> FiniteCheck* { return checks != nullptr ? &checks[i] : nullptr; };
   switch (id) {
     case kMatmul:
-      matmul(p[0], p[1], p[2], p[3] != 0, p[4] != 0, b[0], b[1], b[2], check(0), check(1));
+      matmul(p[0], p[1], p[2], p[3] != 0, p[4] != 0, b[0], b[1], b[2]);
       break;
     case kConv2d:
       conv2d_forward(conv_shape(p), b[0], b[1], b[2], ConvEpilogue{}, check(0));
