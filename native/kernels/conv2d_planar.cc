@@ -112,17 +112,8 @@ void make_planar(const Stride1Conv& g, const PlanarLayout& layout, const float* 
     }
 #if defined(__x86_64__) || defined(_M_X64)
     // Every planar path runs only with AVX-512 active (planar_available()).
-    if (g.c % 16 == 0) {
-      conv_planar_transpose_row__avx512(src, col_end - col_begin, g.c, dst + col_begin, layout.plane);
-      continue;
-    }
+    conv_planar_transpose_row__avx512(src, col_end - col_begin, g.c, dst + col_begin, layout.plane);
 #endif
-    // Plane by plane: contiguous stores, strided loads (one stream each way).
-    for (int ci = 0; ci < g.c; ++ci) {
-      float* __restrict plane_row = dst + ci * layout.plane;
-      const float* __restrict channel = src + ci;
-      for (int col = col_begin; col < col_end; ++col) plane_row[col] = channel[(col - col_begin) * g.c];
-    }
   }
 }
 
@@ -206,13 +197,12 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue&
 void planar_gradient(const Stride1Conv& g, const PlanarLayout& layout, int rows, int64_t ld,
                      const float* __restrict dy_image, float* __restrict planar_dy) {
   std::memset(planar_dy, 0, sizeof(float) * rows * ld);
+#if defined(__x86_64__) || defined(_M_X64)
   for (int oy = 0; oy < g.oh; ++oy) {
-    const float* __restrict src = dy_image + static_cast<int64_t>(oy) * g.ow * g.oc;
-    float* __restrict dst = planar_dy + static_cast<int64_t>(oy) * layout.wp;
-    for (int ox = 0; ox < g.ow; ++ox, src += g.oc) {
-      for (int o = 0; o < g.oc; ++o) dst[o * ld + ox] = src[o];
-    }
+    conv_planar_transpose_row__avx512(dy_image + static_cast<int64_t>(oy) * g.ow * g.oc, g.ow, g.oc,
+                                      planar_dy + static_cast<int64_t>(oy) * layout.wp, ld);
   }
+#endif
 }
 
 }  // namespace

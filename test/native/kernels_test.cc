@@ -292,6 +292,11 @@ void test_conv2d() {
        make_conv(2, 7, 6, 17, 16, 2, 3, 1, 1, 2, 1, 2, 0, 1, 2, 1)},
       {"planar transpose: 3x3 same, 16 -> 8, a row of 19 pixels (16 + a tail of 3)",
        make_conv(2, 3, 19, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      // Fewer than 16 channels (x, and dy in the filter gradient) go planar by permutes:
+      // even and odd counts, rows of 16 pixels plus a tail.
+      {"planar transpose: 3x3 same, 6 -> 12, a row of 21 pixels", make_conv(2, 3, 21, 6, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"planar transpose: 3x3 same, 5 -> 7, a row of 18 pixels", make_conv(2, 2, 18, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"planar transpose: 5x5 same, 1 -> 15, a row of 17 pixels", make_conv(2, 3, 17, 1, 15, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1)},
       {"stride 1: padding wider than the kernel, 16 -> 16", make_conv(2, 4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1)},
       {"stride 1: two column panels and edge tiles, 4 -> 33", make_conv(2, 12, 13, 4, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       {"stride 1: implicit input gradient, 32 -> 16", make_conv(2, 5, 7, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},

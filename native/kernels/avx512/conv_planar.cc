@@ -77,24 +77,65 @@ inline void transpose_16x16(__m512 r[16]) {
   }
 }
 
+// Channels [0, c) of 16 pixels (n valid) with fewer than 16 channels: their n*c floats are
+// contiguous, so c vector loads hold them all, and channel ci of pixel i (float i*c + ci)
+// is picked out of the pair of vectors holding it by a two-source permute. (A gather with
+// a stride-c index would be one instruction per channel, but gathers run as microcode on
+// this host: they measured slower than the scalar loop.)
+void small_channels_to_planes(const float* block, int n, int c, float* planes, int64_t plane, __mmask16 mask) {
+  __m512 v[17];
+  const int total = n * c;
+  for (int j = 0; j < c; ++j) {
+    const int left = total - 16 * j;
+    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff)
+                        : left > 0  ? static_cast<__mmask16>((1u << left) - 1)
+                                    : static_cast<__mmask16>(0);
+    v[j] = _mm512_maskz_loadu_ps(m, block + 16 * j);
+  }
+  v[c] = _mm512_setzero_ps();  // the partner of the last vector when c is odd
+  const __m512i lanes_times_c =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(c));
+  const __m512i low5 = _mm512_set1_epi32(31);
+  for (int ci = 0; ci < c; ++ci) {
+    const __m512i index = _mm512_add_epi32(lanes_times_c, _mm512_set1_epi32(ci));  // float i*c + ci
+    const __m512i pair = _mm512_srli_epi32(index, 5);                              // its pair of vectors
+    const __m512i within = _mm512_and_si512(index, low5);                          // and place in the pair
+    __m512 out = _mm512_setzero_ps();
+    for (int p = 0; 2 * p < c; ++p) {
+      const __mmask16 from_pair = _mm512_cmpeq_epi32_mask(pair, _mm512_set1_epi32(p));
+      out = _mm512_mask_mov_ps(out, from_pair, _mm512_permutex2var_ps(v[2 * p], within, v[2 * p + 1]));
+    }
+    _mm512_mask_storeu_ps(planes + ci * plane, mask, out);
+  }
+}
+
 }  // namespace
 
-// planes[ci * plane + i] = pixels[i * c + ci] for i < count and ci < c, c a multiple of 16:
-// one row of an NHWC image into its planar copy, 16 pixels by 16 channels at a time
-// (contiguous 64-byte loads and stores instead of a strided load per float).
+// planes[ci * plane + i] = pixels[i * c + ci] for i < count and ci < c: one row of an NHWC
+// image (or dy) into its planar copy, 16 pixels at a time. Whole blocks of 16 channels go
+// through a register transpose (contiguous 64-byte loads and stores instead of a strided
+// load per float); fewer than 16 channels (LeNet's 6) through permutes; the channels left
+// over past whole blocks (c > 16 and not a multiple of 16) one float at a time.
 void conv_planar_transpose_row__avx512(const float* pixels, int count, int c, float* planes, int64_t plane) {
+  const int whole = c / 16 * 16;
   for (int i0 = 0; i0 < count; i0 += 16) {
     const int n = count - i0 < 16 ? count - i0 : 16;
     const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1);
-    for (int cb = 0; cb < c; cb += 16) {
+    const float* block = pixels + static_cast<int64_t>(i0) * c;
+    if (c < 16) {
+      small_channels_to_planes(block, n, c, planes + i0, plane, mask);
+      continue;
+    }
+    for (int cb = 0; cb < whole; cb += 16) {
       __m512 r[16];
 #pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) {
-        r[i] = i < n ? _mm512_loadu_ps(pixels + static_cast<int64_t>(i0 + i) * c + cb) : _mm512_setzero_ps();
-      }
+      for (int i = 0; i < 16; ++i) r[i] = i < n ? _mm512_loadu_ps(block + static_cast<int64_t>(i) * c + cb) : _mm512_setzero_ps();
       transpose_16x16(r);
 #pragma GCC unroll 16
       for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(planes + (cb + j) * plane + i0, mask, r[j]);
+    }
+    for (int ci = whole; ci < c; ++ci) {
+      for (int i = 0; i < n; ++i) planes[ci * plane + i0 + i] = block[static_cast<int64_t>(i) * c + ci];
     }
   }
 }
