@@ -202,6 +202,8 @@ void planar_gradient(const Stride1Conv& g, const PlanarLayout& layout, int rows,
     conv_planar_transpose_row__avx512(dy_image + static_cast<int64_t>(oy) * g.ow * g.oc, g.ow, g.oc,
                                       planar_dy + static_cast<int64_t>(oy) * layout.wp, ld);
   }
+#else
+  (void)g, (void)layout, (void)dy_image;  // the planar paths need AVX-512
 #endif
 }
 
