@@ -23,11 +23,12 @@ export interface KernelSpec {
   /** Which of `buffers` the kernel reads; these are checked for NaN and Infinity in eager calls. */
   readonly inputs: readonly string[];
   /**
-   * Inputs the native backend checks for NaN and Infinity while the kernel reads them, each
-   * slice just before it is used, instead of in a separate pass first (one pass over memory
-   * instead of two). When one of these holds a bad value the call still throws the same
-   * ValueError, but the outputs may have been written by then: their contents are
-   * unspecified. The TypeScript backend checks every input before it writes anything.
+   * Inputs the native backend checks for NaN and Infinity as part of the kernel call, not in
+   * a separate pass first: each image just before it is used where the kernel's path reads
+   * them image by image (one pass over memory instead of two), after the kernel otherwise.
+   * When one of these holds a bad value the call still throws the same ValueError, but the
+   * outputs may have been written by then: their contents are unspecified. The TypeScript
+   * backend checks every input before it writes anything.
    */
   readonly checkedWhileRunning?: readonly string[];
   /** Which of `buffers` the kernel writes, when some are read too (default: those not in inputs). */
