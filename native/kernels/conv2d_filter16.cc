@@ -92,8 +92,8 @@ bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float*
     // (ky, kx): all columns ix of the rows iy whose output row exists, the padded dy
     // supplying zeros where the output column does not.
     for (int64_t image = first; image < end; ++image) {
-      if (x_check != nullptr) x_check->check(x + image * x_image, x_image);
-      if (dy_check != nullptr) dy_check->check(dy + image * dy_image, dy_image);
+      check_finite(x_check, x + image * x_image, x_image);
+      check_finite(dy_check, dy + image * dy_image, dy_image);
       for (int ob = 0; ob < s.oc; ob += kVector) {
         pad_dy(s, dy + image * dy_image, ob, padded);
         for (int ky = 0; ky < s.kh; ++ky) {
@@ -117,8 +117,8 @@ bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float*
     }
   });
   if (!complete.load()) return false;
-  if (x_check != nullptr) x_check->covered = true;
-  if (dy_check != nullptr) dy_check->covered = true;
+  mark_covered(x_check);
+  mark_covered(dy_check);
   for (int64_t i = 0; i < dw_len; ++i) {
     float sum = partials[i];
     for (int chunk = 1; chunk < chunks; ++chunk) sum += partials[chunk * dw_len + i];

@@ -156,7 +156,7 @@ void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& w
   alignas(64) float tile[kMaxTileFloats];
   for (int64_t image = image_begin; image < image_end; ++image) {
     float* out_image = output + image * output_len;
-    if (input_check != nullptr) input_check->check(input + image * input_len, input_len);
+    check_finite(input_check, input + image * input_len, input_len);
     if (padded == nullptr) {
       direct_image(g, weight, input + image * input_len, out_image);
       if (epilogue.bias != nullptr) {
@@ -211,7 +211,7 @@ bool run(const Stride1Conv& g, const Weight& weight, const ConvEpilogue& epilogu
   parallel_for_dynamic(g.n, 1, [&](int64_t begin, int64_t end) {  // images to whichever thread is free
     run_images(g, kernel, weight, epilogue, packed, input, output, begin, end, input_check);
   });
-  if (input_check != nullptr) input_check->covered = true;
+  mark_covered(input_check);
   return true;
 }
 
@@ -317,8 +317,8 @@ bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const
     }
     float* partial = partials + chunk * partial_len;
     for (int64_t image = image_begin; image < image_end; ++image) {
-      if (x_check != nullptr) x_check->check(x + image * input_len, input_len);
-      if (dy_check != nullptr) dy_check->check(dy + image * output_len, output_len);
+      check_finite(x_check, x + image * input_len, input_len);
+      check_finite(dy_check, dy + image * output_len, output_len);
       expand_rows(g, x + image * input_len, wp, r_rows, r);
       grid_panels(g, nr, wp, dy + image * output_len, dy_panels);
       const bool accumulate = image > image_begin;
@@ -331,8 +331,8 @@ bool conv2d_backward_filter_implicit(const Conv2dShape& s, const float* x, const
     }
   });
   if (!complete.load()) return false;
-  if (x_check != nullptr) x_check->covered = true;
-  if (dy_check != nullptr) dy_check->covered = true;
+  mark_covered(x_check);
+  mark_covered(dy_check);
 
   // dw[ky, kx, ci, o] = sum over chunks, in order, of the partials' row t = (kx*kh + ky)*c + ci.
   for (int ky = 0; ky < g.kh; ++ky) {

@@ -165,7 +165,7 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue&
     const int64_t input_len = static_cast<int64_t>(g.h) * g.w * g.c;
     const int64_t output_len = static_cast<int64_t>(g.oh) * g.ow * g.oc;
     for (int64_t image = image_begin; image < image_end; ++image) {
-      if (input_check != nullptr) input_check->check(input + image * input_len, input_len);
+      check_finite(input_check, input + image * input_len, input_len);
       make_planar(g, layout, input + image * input_len, planar);
       float* out_image = output + image * output_len;
       for (int64_t t = 0; t < layout.tiles; ++t) {
@@ -184,7 +184,7 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue&
   // A thread without workspace leaves its images unwritten: only possible when memory
   // runs out, and then the caller recomputes everything on another path.
   if (!complete.load()) return false;
-  if (input_check != nullptr) input_check->covered = true;
+  mark_covered(input_check);
   return true;
 #else
   (void)g, (void)weight, (void)epilogue, (void)input, (void)output, (void)input_check;
@@ -272,8 +272,8 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
     }
     const int64_t images = end - first;
     for (int64_t b = 0; b < images; ++b) {
-      if (x_check != nullptr) x_check->check(x + (first + b) * input_len, input_len);
-      if (dy_check != nullptr) dy_check->check(dy + (first + b) * output_len, output_len);
+      check_finite(x_check, x + (first + b) * input_len, input_len);
+      check_finite(dy_check, dy + (first + b) * output_len, output_len);
       make_planar(g, layout, x + (first + b) * input_len, planar + b * layout.length);
       planar_gradient(g, layout, groups * kTileChannels, ld, dy + (first + b) * output_len, planar_dy + b * dy_len);
     }
@@ -306,8 +306,8 @@ bool conv2d_backward_filter_planar(const Conv2dShape& s, const float* x, const f
       }
     }
   }
-  if (x_check != nullptr) x_check->covered = true;
-  if (dy_check != nullptr) dy_check->covered = true;
+  mark_covered(x_check);
+  mark_covered(dy_check);
   return true;
 #else
   (void)s, (void)x, (void)dy, (void)dw, (void)x_check, (void)dy_check;

@@ -1,8 +1,10 @@
 // A persistent pool: workers wait for a numbered job, run their fixed chunk (or claim
-// blocks of a dynamic job until none is left) and count down. One region runs at a time; a caller that finds the pool taken runs its chunks
-// inline, so concurrent addon instances (worker_threads) and nested calls never deadlock.
+// blocks of a dynamic job until none is left) and count down. One region runs at a time;
+// a caller that finds the pool taken runs its chunks inline, so concurrent addon
+// instances (worker_threads) and nested calls never deadlock.
 #include "thread_pool.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -123,7 +125,7 @@ class ThreadPool {
       for (;;) {
         const int64_t begin = job.next_block->fetch_add(job.grain, std::memory_order_relaxed);
         if (begin >= job.count) return;
-        job.task(job.context, begin, begin + job.grain < job.count ? begin + job.grain : job.count);
+        job.task(job.context, begin, std::min(begin + job.grain, job.count));
       }
     }
     const int64_t begin = chunk_begin(job.count, chunk, job.chunks);
@@ -134,7 +136,7 @@ class ThreadPool {
   // On the calling thread: the same chunks, or the same blocks, in order.
   static void run_inline(int64_t count, int chunks, int64_t grain, ParallelTask task, void* context) {
     if (grain > 0) {
-      for (int64_t begin = 0; begin < count; begin += grain) task(context, begin, begin + grain < count ? begin + grain : count);
+      for (int64_t begin = 0; begin < count; begin += grain) task(context, begin, std::min(begin + grain, count));
       return;
     }
     const Job job{task, context, count, chunks, 0, nullptr};

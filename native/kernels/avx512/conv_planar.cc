@@ -83,7 +83,7 @@ inline void transpose_16x16(__m512 r[16]) {
 // a stride-c index would be one instruction per channel, but gathers run as microcode on
 // this host: they measured slower than the scalar loop.)
 void small_channels_to_planes(const float* block, int n, int c, float* planes, int64_t plane, __mmask16 mask) {
-  __m512 v[17];
+  __m512 v[16];  // c < 16 loads, and v[c] a zero partner
   const int total = n * c;
   for (int j = 0; j < c; ++j) {
     const int left = total - 16 * j;
@@ -93,8 +93,8 @@ void small_channels_to_planes(const float* block, int n, int c, float* planes, i
     v[j] = _mm512_maskz_loadu_ps(m, block + 16 * j);
   }
   v[c] = _mm512_setzero_ps();  // the partner of the last vector when c is odd
-  const __m512i lanes_times_c =
-      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(c));
+  const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i lanes_times_c = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(c));
   const __m512i low5 = _mm512_set1_epi32(31);
   for (int ci = 0; ci < c; ++ci) {
     const __m512i index = _mm512_add_epi32(lanes_times_c, _mm512_set1_epi32(ci));  // float i*c + ci
@@ -129,7 +129,9 @@ void conv_planar_transpose_row__avx512(const float* pixels, int count, int c, fl
     for (int cb = 0; cb < whole; cb += 16) {
       __m512 r[16];
 #pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) r[i] = i < n ? _mm512_loadu_ps(block + static_cast<int64_t>(i) * c + cb) : _mm512_setzero_ps();
+      for (int i = 0; i < 16; ++i) {
+        r[i] = i < n ? _mm512_loadu_ps(block + static_cast<int64_t>(i) * c + cb) : _mm512_setzero_ps();
+      }
       transpose_16x16(r);
 #pragma GCC unroll 16
       for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(planes + (cb + j) * plane + i0, mask, r[j]);
