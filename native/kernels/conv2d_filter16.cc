@@ -13,15 +13,15 @@ namespace convkit {
 
 #if defined(__x86_64__) || defined(_M_X64)
 // native/kernels/avx512/conv_filter16.cc
-void conv_filter_8x16_row__avx512(int taps, int64_t rows, int64_t cols, const float* x, int64_t x_row_stride,
-                                  int64_t x_pixel_stride, const float* dy, int64_t dy_row_stride, float* sums,
-                                  int64_t sums_channel_stride, int64_t sums_tap_stride);
+void conv_filter_row__avx512(int taps, int channels, int64_t rows, int64_t cols, const float* x,
+                             int64_t x_row_stride, int64_t x_pixel_stride, const float* dy, int64_t dy_row_stride,
+                             float* sums, int64_t sums_channel_stride, int64_t sums_tap_stride);
 #endif
 
 namespace {
 
 constexpr int kVector = 16;  // output channels per micro-kernel call: one vector of dy per pixel
-constexpr int kChannelBlock = 8;     // input channels per micro-kernel call
+constexpr int kChannelBlock = 8;     // input channels per micro-kernel call (twice that for one tap)
 constexpr int kTapGroup = 3;         // taps along a kernel row per micro-kernel call
 constexpr int kMaxOutputChannels = 64;
 
@@ -34,17 +34,62 @@ bool filter16_available() {
 #endif
 }
 
-// One image's dy with each row padded by kw - 1 zero pixels before it and zeros after it
-// up to the last column any tap reads: entry j of a row is output column j - (kw - 1).
-int64_t padded_row_pixels(const Conv2dShape& s) { return (s.kw - 1) + std::max(s.ow, s.w + s.pad_left); }
+inline int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+inline int ceil_div(int a, int b) { return -floor_div(-a, b); }
 
-int64_t padded_dy_floats(const Conv2dShape& s) { return s.oh * padded_row_pixels(s) * kVector; }
+// The taps of one kernel row that one micro-kernel call sums: kx = first + t * stride_w
+// for t < taps. With stride sw, input column ix meets output column (ix + pad_left - kx) /
+// sw only when that divides, so the taps split by the phase r = (kx - pad_left) mod sw
+// of the input columns they read, ix = sw*q + r: the call walks those columns (q = 0, 1,
+// ...), and tap t meets output column q - t - shift. At stride 1 there is one phase and
+// consecutive taps share each broadcast of x; at stride 2 the even taps of a row share
+// one phase (3x3: kx = 0 and 2), the odd ones the other.
+struct TapGroup {
+  int first;    // kx of tap 0
+  int taps;     // 1 to kTapGroup
+  int phase;    // r: the call reads input columns sw*q + r
+  int columns;  // how many such columns the image has
+  int shift;    // tap t of column q meets output column q - t - shift
+};
+
+// Calls visit(group) for every tap group of a kernel row, phase by phase.
+template <typename Visit>
+void for_each_tap_group(const Conv2dShape& s, const Visit& visit) {
+  const int sw = s.stride_w;
+  for (int phase = 0; phase < sw && phase < s.w; ++phase) {
+    const int columns = (s.w - phase + sw - 1) / sw;
+    // The smallest kx with (kx - pad_left) mod sw == phase.
+    for (int first = ((phase + s.pad_left) % sw + sw) % sw; first < s.kw; first += kTapGroup * sw) {
+      const int taps = std::min(kTapGroup, (s.kw - first + sw - 1) / sw);
+      visit(TapGroup{first, taps, phase, columns, (first - s.pad_left - phase) / sw});
+    }
+  }
+}
+
+// One image's dy, for one block of 16 output channels, with each row padded by zero
+// pixels: entry j of a row is output column j - before, and every entry a tap group
+// reads (output columns q - t - shift) lies inside the row.
+struct PaddedDy {
+  int64_t before;      // zero pixels ahead of output column 0
+  int64_t row_pixels;  // entries per row
+};
+
+PaddedDy padded_dy_layout(const Conv2dShape& s) {
+  int64_t before = 0, end = s.ow;  // end: one past the last output column read, at least ow
+  for_each_tap_group(s, [&](const TapGroup& g) {
+    before = std::max<int64_t>(before, g.taps - 1 + g.shift);
+    end = std::max<int64_t>(end, g.columns - g.shift);
+  });
+  return PaddedDy{before, before + end};
+}
+
+int64_t padded_dy_floats(const Conv2dShape& s) { return s.oh * padded_dy_layout(s).row_pixels * kVector; }
 
 // Channels [block, block + 16) of one image's dy into the padded layout.
-void pad_dy(const Conv2dShape& s, const float* __restrict dy_image, int block, float* __restrict padded) {
-  const int64_t row_pixels = padded_row_pixels(s);
-  const int64_t before = s.kw - 1, after = row_pixels - before - s.ow;
-  for (int oy = 0; oy < s.oh; ++oy, padded += row_pixels * kVector) {
+void pad_dy(const Conv2dShape& s, const PaddedDy& layout, const float* __restrict dy_image, int block,
+            float* __restrict padded) {
+  const int64_t before = layout.before, after = layout.row_pixels - before - s.ow;
+  for (int oy = 0; oy < s.oh; ++oy, padded += layout.row_pixels * kVector) {
     std::memset(padded, 0, sizeof(float) * before * kVector);
     const float* __restrict src = dy_image + static_cast<int64_t>(oy) * s.ow * s.oc + block;
     float* __restrict dst = padded + before * kVector;
@@ -60,8 +105,7 @@ void pad_dy(const Conv2dShape& s, const float* __restrict dy_image, int block, f
 }  // namespace
 
 bool conv_backward_filter16_preferred(const Conv2dShape& s) {
-  return filter16_available() && s.stride_h == 1 && s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 &&
-         s.groups == 1 && s.oc % kVector == 0 && s.oc <= kMaxOutputChannels && s.c % kChannelBlock == 0 &&
+  return filter16_available() && s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && s.oc % kVector == 0 && s.oc <= kMaxOutputChannels && s.c % kChannelBlock == 0 &&
          padded_dy_floats(s) <= kMaxScratchFloats;
 }
 
@@ -77,41 +121,48 @@ bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float*
   const int64_t x_row = static_cast<int64_t>(s.w) * s.c;
   const int64_t x_image = s.h * x_row;
   const int64_t dy_image = static_cast<int64_t>(s.oh) * s.ow * s.oc;
-  const int64_t padded_row = padded_row_pixels(s) * kVector;
+  const PaddedDy layout = padded_dy_layout(s);
+  const int64_t padded_row = layout.row_pixels * kVector;
+  const int64_t padded_floats = s.oh * padded_row;
   std::atomic<bool> complete{true};  // threads that cannot get workspace clear it
   for_fixed_chunks(s.n, chunks, [&](int64_t chunk, int64_t first, int64_t end) {
-    float* padded = thread_workspace(WorkspaceSlot::kConvGradientPanels, static_cast<size_t>(padded_dy_floats(s)));
+    float* padded = thread_workspace(WorkspaceSlot::kConvGradientPanels, static_cast<size_t>(padded_floats));
     if (padded == nullptr) {
       complete.store(false, std::memory_order_relaxed);
       return;
     }
     float* partial = partials + chunk * dw_len;
     std::memset(partial, 0, sizeof(float) * dw_len);
-    // Image by image, so its x and dy stay in L2 while every tap reads them. Input pixel
-    // (iy, ix) meets dy at output pixel (iy - ky + pad_top, ix - kx + pad_left) for tap
-    // (ky, kx): all columns ix of the rows iy whose output row exists, the padded dy
-    // supplying zeros where the output column does not.
+    // Image by image, so its x and dy stay in L2 while every tap reads them. Tap (ky, kx)
+    // pairs output row oy with input row iy = sh*oy + ky - pad_top, for the output rows
+    // whose input row exists, and (TapGroup) input column sw*q + r with output column
+    // q - t - shift, the padded dy supplying zeros where that column does not exist.
     for (int64_t image = first; image < end; ++image) {
       check_finite(x_check, x + image * x_image, x_image);
       check_finite(dy_check, dy + image * dy_image, dy_image);
+      const float* x_image_data = x + image * x_image;
       for (int ob = 0; ob < s.oc; ob += kVector) {
-        pad_dy(s, dy + image * dy_image, ob, padded);
+        pad_dy(s, layout, dy + image * dy_image, ob, padded);
         for (int ky = 0; ky < s.kh; ++ky) {
-          const int iy_begin = std::max(0, ky - s.pad_top), iy_end = std::min(s.h, s.oh + ky - s.pad_top);
-          if (iy_begin >= iy_end) continue;
-          const float* x_rows = x + image * x_image + static_cast<int64_t>(iy_begin) * x_row;
-          const float* dy_rows = padded + static_cast<int64_t>(iy_begin - ky + s.pad_top) * padded_row;
-          for (int kx0 = 0; kx0 < s.kw; kx0 += kTapGroup) {
-            const int taps = std::min(kTapGroup, s.kw - kx0);
-            // Input column 0, tap kx0: output column pad_left - kx0, padded entry + kw - 1.
-            const float* dy_tap = dy_rows + static_cast<int64_t>(s.pad_left - kx0 + s.kw - 1) * kVector;
-            float* sums = partial + (static_cast<int64_t>(ky) * s.kw + kx0) * s.c * s.oc + ob;
-            for (int cb = 0; cb < s.c; cb += kChannelBlock) {
-              conv_filter_8x16_row__avx512(taps, iy_end - iy_begin, s.w, x_rows + cb, x_row, s.c, dy_tap, padded_row,
-                                           sums + static_cast<int64_t>(cb) * s.oc, s.oc,
-                                           static_cast<int64_t>(s.c) * s.oc);
+          const int oy_begin = std::max(0, ceil_div(s.pad_top - ky, s.stride_h));
+          const int oy_end = std::min(s.oh, floor_div(s.h - 1 + s.pad_top - ky, s.stride_h) + 1);
+          if (oy_begin >= oy_end) continue;
+          const float* x_rows =
+              x_image_data + static_cast<int64_t>(oy_begin * s.stride_h + ky - s.pad_top) * x_row;
+          const float* dy_rows = padded + static_cast<int64_t>(oy_begin) * padded_row;
+          for_each_tap_group(s, [&](const TapGroup& g) {
+            const float* dy_tap = dy_rows + (layout.before - g.shift) * kVector;
+            float* sums = partial + (static_cast<int64_t>(ky) * s.kw + g.first) * s.c * s.oc + ob;
+            // A single tap takes 16 input channels at a time where it can (see the micro-kernel).
+            const int channels = g.taps == 1 && s.c % (2 * kChannelBlock) == 0 ? 2 * kChannelBlock : kChannelBlock;
+            for (int cb = 0; cb < s.c; cb += channels) {
+              conv_filter_row__avx512(g.taps, channels, oy_end - oy_begin, g.columns,
+                                      x_rows + static_cast<int64_t>(g.phase) * s.c + cb, s.stride_h * x_row,
+                                      static_cast<int64_t>(s.stride_w) * s.c, dy_tap, padded_row,
+                                      sums + static_cast<int64_t>(cb) * s.oc, s.oc,
+                                      static_cast<int64_t>(s.stride_w) * s.c * s.oc);
             }
-          }
+          });
         }
       }
     }

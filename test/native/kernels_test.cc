@@ -311,6 +311,17 @@ void test_conv2d() {
       {"filter16: 3x3 same, 16 -> 32 (two blocks of output channels), batch 5",
        make_conv(5, 6, 5, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       {"filter16: 3x2, 8 -> 48", make_conv(2, 5, 7, 8, 48, 3, 2, 1, 1, 1, 1, 1, 0, 1, 1, 1)},
+      // Strided: the taps of a row split by the phase of the input columns they read.
+      {"filter16: 3x3 stride 2, padding bottom/right only (ResNet-8), 16 -> 32",
+       make_conv(2, 8, 8, 16, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1)},
+      {"filter16: 3x3 stride 2, padding 1 all round, odd size, 8 -> 16",
+       make_conv(2, 7, 9, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1)},
+      {"filter16: 1x1 stride 2 (projection), 16 -> 32", make_conv(2, 8, 7, 16, 32, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1)},
+      {"filter16: 5x5 stride 2, uneven padding, 8 -> 16", make_conv(1, 9, 8, 8, 16, 5, 5, 2, 2, 1, 1, 2, 1, 1, 2, 1)},
+      {"filter16: 2x2 stride 3 (gaps between windows), 8 -> 16", make_conv(2, 8, 10, 8, 16, 2, 2, 3, 3, 1, 1, 0, 0, 0, 0, 1)},
+      {"filter16: 3x3 stride (1, 2), padding left 2, 8 -> 16", make_conv(1, 5, 9, 8, 16, 3, 3, 1, 2, 1, 1, 1, 2, 1, 0, 1)},
+      {"filter16: 7x7 stride 2 (a phase with two tap groups), 8 -> 16",
+       make_conv(1, 9, 15, 8, 16, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1)},
       // Forward and filter gradient by im2col (40 input channels), input gradient implicit.
       {"implicit input gradient only, 40 -> 50", make_conv(2, 4, 3, 40, 50, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1)},
   };
