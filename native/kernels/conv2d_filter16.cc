@@ -85,6 +85,7 @@ PaddedDy padded_dy_layout(const Conv2dShape& s) {
 
 int64_t padded_dy_floats(const Conv2dShape& s) { return s.oh * padded_dy_layout(s).row_pixels * kVector; }
 
+#if defined(__x86_64__) || defined(_M_X64)  // the only caller is the AVX-512 driver below
 // Channels [block, block + 16) of one image's dy into the padded layout.
 void pad_dy(const Conv2dShape& s, const PaddedDy& layout, const float* __restrict dy_image, int block,
             float* __restrict padded) {
@@ -101,12 +102,13 @@ void pad_dy(const Conv2dShape& s, const PaddedDy& layout, const float* __restric
     std::memset(padded + (before + s.ow) * kVector, 0, sizeof(float) * after * kVector);
   }
 }
+#endif
 
 }  // namespace
 
 bool conv_backward_filter16_preferred(const Conv2dShape& s) {
-  return filter16_available() && s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && s.oc % kVector == 0 && s.oc <= kMaxOutputChannels && s.c % kChannelBlock == 0 &&
-         padded_dy_floats(s) <= kMaxScratchFloats;
+  return filter16_available() && s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && s.oc % kVector == 0 &&
+         s.oc <= kMaxOutputChannels && s.c % kChannelBlock == 0 && padded_dy_floats(s) <= kMaxScratchFloats;
 }
 
 bool conv2d_backward_filter16(const Conv2dShape& s, const float* x, const float* dy, float* dw,
