@@ -7,8 +7,8 @@
 // padded image out P[row][col][ci] with rows Wp wide. Moving kx columns right is moving
 // kx grid pixels on, so the taps (kx, ci) of kernel row ky for pixel q are one
 // contiguous run of kw*C floats at P + (q + ky*dh*Wp)*C, consecutive pixels C floats
-// apart: kh micro-kernel calls per tile (one per kernel row, summed in place) do the
-// whole sum over taps. Tiles of whole output rows are written straight to the output.
+// apart: the kh kernel rows, kh such runs, make the whole sum over taps (one call of a
+// segmented micro-kernel, or one call per row summed in place). Tiles of whole output rows are written straight to the output.
 //
 // The filter gradient uses a row-expanded copy instead, R[q][ky][ci] =
 // xpad[oy + ky*dh][ox][ci] (kh times the input): there the taps are the micro-kernel's

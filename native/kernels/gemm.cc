@@ -23,7 +23,7 @@ constexpr int kMaxTileFloats = 1024;  // the largest mr * nr of any micro-kernel
 constexpr int64_t kMinParallelWork = int64_t{1} << 18;
 
 constexpr SgemmKernel kSgemmKernels[] = {
-#define CONVKIT_SGEMM_KERNEL(name, isa, mr, nr, function) {#name, isa, mr, nr, function},
+#define CONVKIT_SGEMM_KERNEL(name, isa, mr, nr, function, segments) {#name, isa, mr, nr, function, segments},
 #include "list.inc"
 #undef CONVKIT_SGEMM_KERNEL
 };

@@ -21,17 +21,32 @@ namespace convkit {
 using SgemmMicroKernel = void (*)(int64_t k, const float* a, int64_t a_row_stride, int64_t a_k_stride,
                                   const float* b_panel, float* c, int64_t ldc, bool accumulate);
 
-#define CONVKIT_SGEMM_KERNEL(name, isa, mr, nr, function)                                                   \
+// The same tile summed over `segments` runs of k steps each: run s reads A at
+// a + s*segment_stride (rows a_row_stride apart, k stride 1) and the next k*nr floats
+// of b_panel, so the runs' B panels lie end to end. The implicit convolution's kernel
+// rows are such runs: one call per tile instead of one per kernel row, with the tile
+// held in registers throughout. Same rules as SgemmMicroKernel otherwise (k >= 1,
+// segments >= 1).
+using SgemmSegmentsKernel = void (*)(int64_t k, int64_t segments, int64_t segment_stride, const float* a,
+                                     int64_t a_row_stride, const float* b_panel, float* c, int64_t ldc,
+                                     bool accumulate);
+
+#define CONVKIT_SGEMM_KERNEL(name, isa, mr, nr, function, segments)                                         \
   void function(int64_t k, const float* a, int64_t a_row_stride, int64_t a_k_stride, const float* b_panel, \
                 float* c, int64_t ldc, bool accumulate);
 #include "list.inc"
 #undef CONVKIT_SGEMM_KERNEL
+#if defined(__x86_64__) || defined(_M_X64)
+void sgemm_14x32_segments__avx512(int64_t k, int64_t segments, int64_t segment_stride, const float* a,
+                                  int64_t a_row_stride, const float* b_panel, float* c, int64_t ldc, bool accumulate);
+#endif
 
 struct SgemmKernel {
   const char* name;  // "avx512_14x32"
   Isa isa;
   int mr, nr;  // tile rows (broadcast from A) and columns (vector loads from B)
   SgemmMicroKernel function;
+  SgemmSegmentsKernel segments;  // nullptr: callers loop over `function` instead
 };
 
 // A kernel plus its cache blocking: an mr x kc sliver of A stays in L1, a kc x nc block of

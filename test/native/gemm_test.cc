@@ -1,7 +1,8 @@
 // Tests for the packed SGEMM (native/kernels/gemm.cc): every micro-kernel of
 // native/kernels/list.inc that this CPU supports, against a double-precision reference,
 // over odd shapes, all transpose combinations, accumulate on and off, padded leading
-// dimensions, and tiny cache blocks that make every blocking loop and edge run. Then
+// dimensions, and tiny cache blocks that make every blocking loop and edge run; and each
+// kernel's segmented form, where it has one. Then
 // determinism: the same call twice gives the same bits at 1 and 2 threads (and the two
 // thread counts agree, since each element's sum order does not depend on the split).
 // Last, the conv2d kernels on shapes that take their GEMM lowering (im2col chunks,
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -157,6 +159,72 @@ void test_kernels() {
     check_config(tuned, false, std::string(kernel.name) + " tuned blocks", true);
     check_config(tiny_blocks(kernel), false, std::string(kernel.name) + " tiny blocks", false);
     check_config(tiny_blocks(kernel), true, std::string(kernel.name) + " tiny blocks, threaded", false);
+  }
+}
+
+// The segmented form of each micro-kernel that has one (SgemmSegmentsKernel) against a
+// double reference: runs that overlap (segment stride below k, rows closer than k, as in
+// the implicit convolution), runs far apart, one run, one k step, accumulate on and off,
+// and C's padding columns untouched.
+void test_segment_kernels() {
+  struct SegmentCase {
+    int64_t k, segments, segment_stride, a_row_stride;
+  };
+  const SegmentCase cases[] = {
+      {1, 1, 1, 1},     {7, 3, 5, 3},        {48, 3, 34 * 16, 16}, {96, 3, 34 * 32, 32},
+      {13, 2, 13, 40},  {192, 3, 18 * 64, 64}, {5, 4, 1000, 7},
+  };
+  for (int index = 0; index < convkit::sgemm_kernel_count(); ++index) {
+    const SgemmKernel& kernel = convkit::sgemm_kernel(index);
+    if (kernel.segments == nullptr || !convkit::isa_supported(kernel.isa)) continue;
+    const int mr = kernel.mr, nr = kernel.nr;
+    for (const SegmentCase& c : cases) {
+      for (const bool accumulate : {false, true}) {
+        const int64_t a_len = (c.segments - 1) * c.segment_stride + (mr - 1) * c.a_row_stride + c.k;
+        const std::vector<float> a = random_vector(static_cast<size_t>(a_len));
+        const size_t b_len = static_cast<size_t>(c.segments * c.k * nr);
+        float* b = static_cast<float*>(std::aligned_alloc(64, (b_len * sizeof(float) + 63) / 64 * 64));
+        const std::vector<float> b_values = random_vector(b_len);
+        std::copy(b_values.begin(), b_values.end(), b);
+        const int ldc = nr + 5;
+        std::vector<float> out = random_vector(static_cast<size_t>(mr) * ldc);
+        for (int i = 0; i < mr; ++i) {
+          for (int j = nr; j < ldc; ++j) out[static_cast<size_t>(i) * ldc + j] = kSentinel;
+        }
+        const std::vector<float> before = out;
+        kernel.segments(c.k, c.segments, c.segment_stride, a.data(), c.a_row_stride, b, out.data(), ldc, accumulate);
+        bool ok = true;
+        std::string detail;
+        for (int i = 0; i < mr && ok; ++i) {
+          for (int j = 0; j < ldc && ok; ++j) {
+            const size_t at = static_cast<size_t>(i) * ldc + j;
+            if (j >= nr) {
+              if (out[at] != kSentinel) ok = false, detail = "padding column written";
+              continue;
+            }
+            double sum = accumulate ? before[at] : 0.0, scale = accumulate ? std::fabs(before[at]) : 0.0;
+            for (int64_t seg = 0; seg < c.segments; ++seg) {
+              for (int64_t p = 0; p < c.k; ++p) {
+                const double term = static_cast<double>(a[seg * c.segment_stride + i * c.a_row_stride + p]) *
+                                    b[(seg * c.k + p) * nr + j];
+                sum += term;
+                scale += std::fabs(term);
+              }
+            }
+            if (std::fabs(out[at] - sum) > kRelativeTolerance * scale + 1e-30) {
+              ok = false;
+              detail = "row " + std::to_string(i) + " col " + std::to_string(j) + ": " + std::to_string(out[at]) +
+                       " vs " + std::to_string(sum);
+            }
+          }
+        }
+        std::free(b);
+        record(ok,
+               std::string(kernel.name) + " segments k=" + std::to_string(c.k) + " x" + std::to_string(c.segments) +
+                   " stride " + std::to_string(c.segment_stride) + (accumulate ? " accumulate" : ""),
+               detail);
+      }
+    }
   }
 }
 
@@ -403,6 +471,7 @@ int main() {
   std::printf("active ISA %s, %d threads\n", convkit::active_isa_name(), convkit::thread_count());
   test_parallel_for_dynamic();
   test_kernels();
+  test_segment_kernels();
   test_empty_sum();
   test_determinism();
   test_concurrent_callers();
