@@ -135,9 +135,10 @@ void direct_image(const Stride1Conv& g, const Weight& weight, const float* __res
 
 // Output images [image_begin, image_end): pad each image, then per mr-pixel tile and
 // nr-column panel, the kh kernel rows (kw*c taps each): one call of the kernel's segmented
-// form where it has one (the tile stays in registers: 5-8% faster than a call per row on
-// the 3x3 layers of the benches), else one call per row, summed in place. A tile of mr pixels inside one output row is written straight to the output;
-// other tiles (across a row end, or with a partial panel) go through a scratch tile.
+// form where it has one (the tile stays in registers: 4-8% faster than a call per row on
+// the 3x3 layers of the benches), else one call per row, summed in place. A tile of mr
+// pixels inside one output row is written straight to the output; other tiles (across a
+// row end, or with a partial panel) go through a scratch tile.
 template <typename Weight>
 void run_images(const Stride1Conv& g, const SgemmKernel& kernel, const Weight& weight, const ConvEpilogue& epilogue,
                 const float* packed, const float* input, float* output, int64_t image_begin, int64_t image_end,
