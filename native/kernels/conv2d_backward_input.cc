@@ -8,6 +8,7 @@
 #include "conv2d_im2col.h"
 #include "conv2d_implicit.h"
 #include "conv2d_planar.h"
+#include "conv2d_winograd.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -125,6 +126,7 @@ void backward_input_images(const Conv2dShape& s, const ConvLowering& lowering, c
 }  // namespace
 
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx, FiniteCheck* dy_check) {
+  if (conv_backward_input_winograd_preferred(s) && conv2d_backward_input_winograd(s, dy, w, dx, dy_check)) return;
   if (conv_backward_input_planar_preferred(s) && conv2d_backward_input_planar(s, dy, w, dx, dy_check)) return;
   if (conv_backward_input_implicit_preferred(s) && conv2d_backward_input_implicit(s, dy, w, dx, dy_check)) return;
   const ConvLowering lowering = conv_lowering(s);

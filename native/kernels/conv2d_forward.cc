@@ -6,6 +6,7 @@
 #include "conv2d_im2col.h"
 #include "conv2d_implicit.h"
 #include "conv2d_planar.h"
+#include "conv2d_winograd.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -112,6 +113,7 @@ void forward_chunk(const Conv2dShape& s, const ConvLowering& lowering, const flo
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float* y, const ConvEpilogue& epilogue,
                     FiniteCheck* x_check) {
+  if (conv_forward_winograd_preferred(s) && conv2d_forward_winograd(s, x, w, y, epilogue, x_check)) return;
   if (conv_forward_planar_preferred(s) && conv2d_forward_planar(s, x, w, y, epilogue, x_check)) return;
   if (conv_forward_implicit_preferred(s) && conv2d_forward_implicit(s, x, w, y, epilogue, x_check)) return;
   const ConvLowering lowering = conv_lowering(s);

@@ -21,7 +21,9 @@
 #include "cpu.h"
 #include "conv2d_implicit.h"
 #include "conv2d_planar.h"
+#include "conv2d_winograd.h"
 #include "kernels.h"
+#include "thread_pool.h"
 
 namespace {
 
@@ -252,6 +254,98 @@ void test_conv_case(const ConvCase& test_case, bool float_differences) {
   check_close(prefix + "backward_filter vs float-kernel finite differences", dw, dw_float_expected, kFloatDifferenceTolerance);
 }
 
+// conv2d's input gradient by its definition: each dy[n,oy,ox,o] * w[ky,kx,ci,o] added to
+// the input pixel that window tap read. (For shapes too big for finite differences.)
+std::vector<double> conv_backward_input_reference(const Conv2dShape& s, const std::vector<double>& dy,
+                                                  const std::vector<double>& w) {
+  std::vector<double> dx(conv_x_size(s), 0.0);
+  for (int b = 0; b < s.n; ++b) {
+    for (int oy = 0; oy < s.oh; ++oy) {
+      for (int ox = 0; ox < s.ow; ++ox) {
+        const double* dy_pixel = dy.data() + ((static_cast<size_t>(b) * s.oh + oy) * s.ow + ox) * s.oc;
+        for (int ky = 0; ky < s.kh; ++ky) {
+          for (int kx = 0; kx < s.kw; ++kx) {
+            const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+            const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
+            if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+            for (int ci = 0; ci < s.c; ++ci) {
+              const double* w_row = w.data() + ((static_cast<size_t>(ky) * s.kw + kx) * s.c + ci) * s.oc;
+              double sum = 0.0;
+              for (int o = 0; o < s.oc; ++o) sum += dy_pixel[o] * w_row[o];
+              dx[((static_cast<size_t>(b) * s.h + iy) * s.w + ix) * s.c + ci] += sum;
+            }
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+// The Winograd path (conv2d_winograd.h, AVX-512): forward, forward with the bias + relu
+// epilogue and input gradient against the double references, on shapes with part tiles,
+// channel tails, uneven and oversized padding, several blocks of tiles and blocks that
+// span images; and the same bits on 1 and 3 threads.
+void test_conv_winograd() {
+  // make_conv(n, h, w, c, oc, kh, kw, sH, sW, dH, dW, padTop, padLeft, padBottom, padRight, groups)
+  const std::vector<ConvCase> cases = {
+      {"3x3 same, 24 -> 24, 7x9 (part tiles at the bottom and right), batch 3",
+       make_conv(3, 7, 9, 24, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"3x3 valid, 50 -> 50 (two column panels, channel tails of 2), 8x6",
+       make_conv(2, 8, 6, 50, 50, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1)},
+      {"3x3, padding top 2, left 0, bottom 1, right 3, 32 -> 28",
+       make_conv(2, 6, 7, 32, 28, 3, 3, 1, 1, 1, 1, 2, 0, 1, 3, 1)},
+      {"3x3 same, 32 -> 64, 12x14, batch 3 (two blocks, one tile row split between them)",
+       make_conv(3, 12, 14, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"3x3 same, 24 -> 24, a 2x2 image (one tile, mostly padding)", make_conv(2, 2, 2, 24, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"3x3, padding 3 all round (outputs wholly in padding), 24 -> 24",
+       make_conv(2, 3, 4, 24, 24, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1)},
+  };
+  const bool avx512 = convkit::active_isa() == convkit::Isa::kAvx512;
+  const int default_threads = convkit::thread_count();
+  for (const ConvCase& c : cases) {
+    const Conv2dShape& s = c.shape;
+    const std::string prefix = "conv2d winograd[" + c.name + "] ";
+    if (avx512) {
+      check_true(prefix + "forward takes the Winograd path", convkit::conv_forward_winograd_preferred(s));
+      check_true(prefix + "input gradient takes the Winograd path", convkit::conv_backward_input_winograd_preferred(s));
+    }
+    const std::vector<float> x = random_vector(conv_x_size(s));
+    const std::vector<float> w = random_vector(conv_w_size(s));
+    const std::vector<float> dy = random_vector(conv_y_size(s));
+    const std::vector<float> bias = random_vector(static_cast<size_t>(s.oc));
+    const std::vector<double> y_expected = conv_reference(s, to_double(x), to_double(w));
+
+    std::vector<float> y(conv_y_size(s), 123.0f);
+    convkit::conv2d_forward(s, x.data(), w.data(), y.data());
+    check_close(prefix + "forward vs reference", y, y_expected, kReferenceTolerance);
+
+    std::vector<double> activated(y_expected.size());
+    for (size_t i = 0; i < activated.size(); ++i) activated[i] = std::max(0.0, y_expected[i] + bias[i % s.oc]);
+    std::vector<float> y_activated(conv_y_size(s), 123.0f);
+    convkit::conv2d_forward(s, x.data(), w.data(), y_activated.data(), convkit::ConvEpilogue{bias.data(), true});
+    check_close(prefix + "forward + bias + relu vs reference", y_activated, activated, kReferenceTolerance);
+
+    std::vector<float> dx(conv_x_size(s), 123.0f);
+    convkit::conv2d_backward_input(s, dy.data(), w.data(), dx.data());
+    check_close(prefix + "input gradient vs reference", dx,
+                conv_backward_input_reference(s, to_double(dy), to_double(w)), kReferenceTolerance);
+
+    // Blocks go to whichever thread is free; a tile's sums do not depend on which. (The
+    // other ISAs' paths may differ across thread counts by summation order.)
+    if (!avx512) continue;
+    for (const int threads : {1, 3}) {
+      convkit::set_thread_count(threads);
+      std::vector<float> y_again(y.size()), dx_again(dx.size());
+      convkit::conv2d_forward(s, x.data(), w.data(), y_again.data());
+      convkit::conv2d_backward_input(s, dy.data(), w.data(), dx_again.data());
+      check_true(prefix + "same bits on " + std::to_string(threads) + " threads",
+                 y_again == y && dx_again == dx);
+    }
+    convkit::set_thread_count(default_threads);
+  }
+}
+
 // Images whose planar or expanded copies would pass the stride-1 paths' scratch bound
 // (2^24 floats per thread) go through im2col, whose chunks are bounded.
 void test_conv_scratch_bounds() {
@@ -299,7 +393,7 @@ void test_conv2d() {
       {"planar transpose: 5x5 same, 1 -> 15, a row of 17 pixels", make_conv(2, 3, 17, 1, 15, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1)},
       {"stride 1: padding wider than the kernel, 16 -> 16", make_conv(2, 4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1)},
       {"stride 1: two column panels and edge tiles, 4 -> 33", make_conv(2, 12, 13, 4, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
-      {"stride 1: implicit input gradient, 32 -> 16", make_conv(2, 5, 7, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"stride 1: implicit input gradient, 32 -> 16", make_conv(2, 5, 7, 32, 16, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0, 1)},
       // (Small kernels: the finite-difference checks visit every weight.)
       {"stride 1: implicit input gradient from 40 channels, 16 -> 40", make_conv(2, 4, 5, 16, 40, 1, 2, 1, 1, 1, 1, 0, 1, 0, 0, 1)},
       // The 16-output-channel filter gradient (conv2d_filter16.h, AVX-512): kernel rows of
@@ -335,7 +429,8 @@ void test_conv2d() {
     }
     if (c.name.find("implicit input gradient") == std::string::npos) continue;
     check_true("conv2d[" + c.name + "] input gradient takes the implicit path",
-               convkit::conv_backward_input_implicit_preferred(c.shape));
+               !convkit::conv_backward_input_winograd_preferred(c.shape) &&
+                   convkit::conv_backward_input_implicit_preferred(c.shape));
   }
   for (size_t i = 0; i < cases.size(); ++i) {
     const bool float_differences = cases[i].name.compare(0, 5, "mixed") == 0 || i == 0;
@@ -842,12 +937,15 @@ void test_finite_checks() {
     };
     for (const Run& run : runs) {
       // Only the shapes whose gradient paths take channels this way are expected to cover.
-      // The planar, implicit and filter16 paths check; im2col and the direct loops do not.
+      // The Winograd, planar, implicit and filter16 paths check; im2col and the direct loops
+      // do not.
       const std::string what = run.what;
       const bool expect_covered =
-          what == "forward x" ? convkit::conv_forward_planar_preferred(s) || convkit::conv_forward_implicit_preferred(s)
+          what == "forward x" ? convkit::conv_forward_winograd_preferred(s) || convkit::conv_forward_planar_preferred(s) ||
+                                    convkit::conv_forward_implicit_preferred(s)
           : what == "backward input dy"
-              ? convkit::conv_backward_input_planar_preferred(s) || convkit::conv_backward_input_implicit_preferred(s)
+              ? convkit::conv_backward_input_winograd_preferred(s) || convkit::conv_backward_input_planar_preferred(s) ||
+                    convkit::conv_backward_input_implicit_preferred(s)
               : convkit::conv_backward_filter16_preferred(s) || convkit::conv_backward_filter_planar_preferred(s) ||
                     convkit::conv_backward_filter_implicit_preferred(s);
       const size_t out_len = static_cast<size_t>(what == "forward x" ? y_len : what == "backward input dy" ? x_len : w_len);
@@ -885,6 +983,7 @@ int main() {
   test_finite_checks();
   test_matmul();
   test_conv2d();
+  test_conv_winograd();
   test_conv_scratch_bounds();
   test_pool2d();
   test_elementwise();
