@@ -11,6 +11,7 @@
 #include "conv2d_implicit.h"
 #include "conv2d_filter16.h"
 #include "conv2d_planar.h"
+#include "conv2d_winograd.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -162,6 +163,8 @@ void backward_filter_direct_sum(const Conv2dShape& s, const ConvLowering& loweri
 
 void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* dy, float* dw, FiniteCheck* x_check,
                             FiniteCheck* dy_check) {
+  if (conv_backward_filter_winograd_preferred(s) && conv2d_backward_filter_winograd(s, x, dy, dw, x_check, dy_check))
+    return;
   if (conv_backward_filter16_preferred(s) && conv2d_backward_filter16(s, x, dy, dw, x_check, dy_check)) return;
   if (conv_backward_filter_planar_preferred(s) && conv2d_backward_filter_planar(s, x, dy, dw, x_check, dy_check))
     return;

@@ -24,6 +24,13 @@ namespace convkit {
 // (c and oc for the forward pass; oc and c for the input gradient).
 bool conv_forward_winograd_preferred(const Conv2dShape& s);
 bool conv_backward_input_winograd_preferred(const Conv2dShape& s);
+// The filter gradient: x's tiles transformed as in the forward pass, dy's 2x2 blocks by
+// D = A dY A^T, and dU[xi] = sum over tiles of D[xi]^T V[xi] (output channels by input
+// channels) in a fixed number of chunks summed in order; dw = G^T dU G. Taken from 16
+// input channels with at most a quarter of the last 32-wide panel padding, output channels
+// that fill the micro-kernel's 14-row tiles to within an eighth (28, 64, 70, 128, ...),
+// and while the chunk partials stay small.
+bool conv_backward_filter_winograd_preferred(const Conv2dShape& s);
 
 // Same contracts as conv2d_forward and conv2d_backward_input, for shapes that pass the
 // predicates above. They return false when their workspace cannot be allocated, with the
@@ -34,5 +41,7 @@ bool conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* 
                              const ConvEpilogue& epilogue, FiniteCheck* x_check);
 bool conv2d_backward_input_winograd(const Conv2dShape& s, const float* dy, const float* w, float* dx,
                                     FiniteCheck* dy_check);
+bool conv2d_backward_filter_winograd(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                                     FiniteCheck* x_check, FiniteCheck* dy_check);
 
 }  // namespace convkit

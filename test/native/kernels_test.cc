@@ -282,24 +282,54 @@ std::vector<double> conv_backward_input_reference(const Conv2dShape& s, const st
   return dx;
 }
 
+// conv2d's filter gradient by its definition: dw[ky,kx,ci,o] = sum of x * dy over the
+// windows.
+std::vector<double> conv_backward_filter_reference(const Conv2dShape& s, const std::vector<double>& x,
+                                                   const std::vector<double>& dy) {
+  std::vector<double> dw(conv_w_size(s), 0.0);
+  for (int b = 0; b < s.n; ++b) {
+    for (int oy = 0; oy < s.oh; ++oy) {
+      for (int ox = 0; ox < s.ow; ++ox) {
+        const double* dy_pixel = dy.data() + ((static_cast<size_t>(b) * s.oh + oy) * s.ow + ox) * s.oc;
+        for (int ky = 0; ky < s.kh; ++ky) {
+          for (int kx = 0; kx < s.kw; ++kx) {
+            const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+            const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
+            if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+            const double* x_pixel = x.data() + ((static_cast<size_t>(b) * s.h + iy) * s.w + ix) * s.c;
+            for (int ci = 0; ci < s.c; ++ci) {
+              double* dw_row = dw.data() + ((static_cast<size_t>(ky) * s.kw + kx) * s.c + ci) * s.oc;
+              for (int o = 0; o < s.oc; ++o) dw_row[o] += x_pixel[ci] * dy_pixel[o];
+            }
+          }
+        }
+      }
+    }
+  }
+  return dw;
+}
+
 // The Winograd path (conv2d_winograd.h, AVX-512): forward, forward with the bias + relu
-// epilogue and input gradient against the double references, on shapes with part tiles,
+// epilogue, input gradient and filter gradient against the double references, on shapes with part tiles,
 // channel tails, uneven and oversized padding, several blocks of tiles and blocks that
 // span images; and the same bits on 1 and 3 threads.
 void test_conv_winograd() {
   // make_conv(n, h, w, c, oc, kh, kw, sH, sW, dH, dW, padTop, padLeft, padBottom, padRight, groups)
   const std::vector<ConvCase> cases = {
-      {"3x3 same, 24 -> 24, 7x9 (part tiles at the bottom and right), batch 3",
-       make_conv(3, 7, 9, 24, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"3x3 same, 24 -> 28, 7x9 (part tiles at the bottom and right), batch 3",
+       make_conv(3, 7, 9, 24, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       {"3x3 valid, 50 -> 50 (two column panels, channel tails of 2), 8x6",
        make_conv(2, 8, 6, 50, 50, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1)},
       {"3x3, padding top 2, left 0, bottom 1, right 3, 32 -> 28",
        make_conv(2, 6, 7, 32, 28, 3, 3, 1, 1, 1, 1, 2, 0, 1, 3, 1)},
       {"3x3 same, 32 -> 64, 12x14, batch 3 (two blocks, one tile row split between them)",
        make_conv(3, 12, 14, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
-      {"3x3 same, 24 -> 24, a 2x2 image (one tile, mostly padding)", make_conv(2, 2, 2, 24, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
-      {"3x3, padding 3 all round (outputs wholly in padding), 24 -> 24",
-       make_conv(2, 3, 4, 24, 24, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1)},
+      {"3x3 same, 24 -> 28, a 2x2 image (one tile, mostly padding)", make_conv(2, 2, 2, 24, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"3x3, padding 3 all round (outputs wholly in padding), 24 -> 28",
+       make_conv(2, 3, 4, 24, 28, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1)},
+      // 64 output channels: five row tiles of the filter gradient's GEMM, the last part
+      // padding; ten blocks of 84 tiles in 8 chunks, two of which sum two blocks.
+      {"3x3 same, 32 -> 64, 16x16, batch 12", make_conv(12, 16, 16, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
   };
   const bool avx512 = convkit::active_isa() == convkit::Isa::kAvx512;
   const int default_threads = convkit::thread_count();
@@ -309,6 +339,7 @@ void test_conv_winograd() {
     if (avx512) {
       check_true(prefix + "forward takes the Winograd path", convkit::conv_forward_winograd_preferred(s));
       check_true(prefix + "input gradient takes the Winograd path", convkit::conv_backward_input_winograd_preferred(s));
+      check_true(prefix + "filter gradient takes the Winograd path", convkit::conv_backward_filter_winograd_preferred(s));
     }
     const std::vector<float> x = random_vector(conv_x_size(s));
     const std::vector<float> w = random_vector(conv_w_size(s));
@@ -331,16 +362,22 @@ void test_conv_winograd() {
     check_close(prefix + "input gradient vs reference", dx,
                 conv_backward_input_reference(s, to_double(dy), to_double(w)), kReferenceTolerance);
 
+    std::vector<float> dw(conv_w_size(s), 123.0f);
+    convkit::conv2d_backward_filter(s, x.data(), dy.data(), dw.data());
+    check_close(prefix + "filter gradient vs reference", dw,
+                conv_backward_filter_reference(s, to_double(x), to_double(dy)), kReferenceTolerance);
+
     // Blocks go to whichever thread is free; a tile's sums do not depend on which. (The
     // other ISAs' paths may differ across thread counts by summation order.)
     if (!avx512) continue;
     for (const int threads : {1, 3}) {
       convkit::set_thread_count(threads);
-      std::vector<float> y_again(y.size()), dx_again(dx.size());
+      std::vector<float> y_again(y.size()), dx_again(dx.size()), dw_again(dw.size());
       convkit::conv2d_forward(s, x.data(), w.data(), y_again.data());
       convkit::conv2d_backward_input(s, dy.data(), w.data(), dx_again.data());
+      convkit::conv2d_backward_filter(s, x.data(), dy.data(), dw_again.data());
       check_true(prefix + "same bits on " + std::to_string(threads) + " threads",
-                 y_again == y && dx_again == dx);
+                 y_again == y && dx_again == dx && dw_again == dw);
     }
     convkit::set_thread_count(default_threads);
   }

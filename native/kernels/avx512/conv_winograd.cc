@@ -61,6 +61,42 @@ void winograd_input_tiles__avx512(const float* patch, int64_t row_stride, int ch
   }
 }
 
+// The filter gradient's transform of one tile of dy: D = A dY A^T, the 4x4 gradient of M
+// from the 2x2 gradient of Y. Pixel (i, j) of dY is dy[i*dy_row_stride + j*channels + c]
+// for i < rows, j < cols, zero past them (pixels past the output's edge); element xi of D
+// goes to d[xi*d_stride + c]. A = [1 0; 1 1; 1 -1; 0 -1].
+void winograd_gradient_tile__avx512(const float* dy, int64_t dy_row_stride, int channels, int rows, int cols,
+                                    float* d, int64_t d_stride) {
+  for (int c = 0; c < channels; c += kLanes) {
+    const __mmask16 mask = lane_mask(channels - c < kLanes ? channels - c : kLanes);
+    __m512 g[2][2];
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; ++i) {
+#pragma GCC unroll 2
+      for (int j = 0; j < 2; ++j) {
+        g[i][j] = i < rows && j < cols ? _mm512_maskz_loadu_ps(mask, dy + i * dy_row_stride + j * channels + c)
+                                       : _mm512_setzero_ps();
+      }
+    }
+    __m512 r[4][2];  // A dY
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) {
+      r[0][j] = g[0][j];
+      r[1][j] = _mm512_add_ps(g[0][j], g[1][j]);
+      r[2][j] = _mm512_sub_ps(g[0][j], g[1][j]);
+      r[3][j] = _mm512_sub_ps(_mm512_setzero_ps(), g[1][j]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {  // (A dY) A^T
+      float* out = d + 4 * i * d_stride + c;
+      _mm512_mask_storeu_ps(out, mask, r[i][0]);
+      _mm512_mask_storeu_ps(out + d_stride, mask, _mm512_add_ps(r[i][0], r[i][1]));
+      _mm512_mask_storeu_ps(out + 2 * d_stride, mask, _mm512_sub_ps(r[i][0], r[i][1]));
+      _mm512_mask_storeu_ps(out + 3 * d_stride, mask, _mm512_sub_ps(_mm512_setzero_ps(), r[i][1]));
+    }
+  }
+}
+
 // Y = A^T M A for one tile: element xi of M at m[xi*m_stride + c], the 2x2 output pixel
 // (i, j) to out[i*out_row_stride + j*channels + c] for i < rows, j < cols, plus bias[c]
 // and then relu when bias is given. A^T = [1 1 1 0; 0 1 -1 -1].
