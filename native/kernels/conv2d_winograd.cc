@@ -54,7 +54,8 @@ bool winograd_applies(const Stride1Conv& g, int nr) {
 
 bool winograd_applies(const Conv2dShape& s) {
   return winograd_available() && s.kh == 3 && s.kw == 3 && s.stride_h == 1 && s.stride_w == 1 &&
-         s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1;
+         s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && s.n >= 1 && s.h >= 1 && s.w >= 1 &&
+         s.oh >= 1 && s.ow >= 1;
 }
 
 // The rest of this file runs the AVX-512 transforms.

@@ -950,6 +950,7 @@ void test_finite_checks() {
                                 same3(3, 8, 16, 16),
                                 same3(3, 8, 32, 32),
                                 same3(3, 8, 8, 32),
+                                same3(3, 8, 32, 64),  // the Winograd filter gradient
                                 Conv2dShape{3, 28, 28, 1, 6, 5, 5, 1, 1, 1, 1, 2, 2, 28, 28, 1},
                                 Conv2dShape{3, 14, 14, 6, 16, 5, 5, 1, 1, 1, 1, 0, 0, 10, 10, 1}};
   for (const Conv2dShape& s : shapes) {
@@ -983,7 +984,8 @@ void test_finite_checks() {
           : what == "backward input dy"
               ? convkit::conv_backward_input_winograd_preferred(s) || convkit::conv_backward_input_planar_preferred(s) ||
                     convkit::conv_backward_input_implicit_preferred(s)
-              : convkit::conv_backward_filter16_preferred(s) || convkit::conv_backward_filter_planar_preferred(s) ||
+              : convkit::conv_backward_filter_winograd_preferred(s) || convkit::conv_backward_filter16_preferred(s) ||
+                    convkit::conv_backward_filter_planar_preferred(s) ||
                     convkit::conv_backward_filter_implicit_preferred(s);
       const size_t out_len = static_cast<size_t>(what == "forward x" ? y_len : what == "backward input dy" ? x_len : w_len);
       convkit::FiniteCheck first, second;
