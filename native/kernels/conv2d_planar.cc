@@ -81,6 +81,8 @@ int64_t filter_chunk_images(const Conv2dShape& s) {
   return (s.n + chunks - 1) / chunks;
 }
 
+// The copies and offsets below serve only the AVX-512 micro-kernels.
+#if defined(__x86_64__) || defined(_M_X64)
 // offsets[t] for tap t = (ci*kh + ky)*kw + kx.
 void tap_offsets(const Stride1Conv& g, const PlanarLayout& layout, int32_t* offsets) {
   int t = 0;
@@ -110,12 +112,11 @@ void make_planar(const Stride1Conv& g, const PlanarLayout& layout, const float* 
       std::memcpy(dst + col_begin, src, sizeof(float) * (col_end - col_begin));
       continue;
     }
-#if defined(__x86_64__) || defined(_M_X64)
     // Every planar path runs only with AVX-512 active (planar_available()).
     conv_planar_transpose_row__avx512(src, col_end - col_begin, g.c, dst + col_begin, layout.plane);
-#endif
   }
 }
+#endif
 
 // Forward weights for the micro-kernel: group j holds w[t * 8 + o] = weight(tap t,
 // channel 8j + o), zero past oc.
@@ -194,18 +195,16 @@ bool run_forward(const Stride1Conv& g, const Weight& weight, const ConvEpilogue&
 
 // dy of one image on the planar grid: row o (of groups * 8, stride ld) holds
 // dy[oy, ox, o] at q = oy*wp + ox, zero where ox >= ow, past the grid, or o >= oc.
+#if defined(__x86_64__) || defined(_M_X64)
 void planar_gradient(const Stride1Conv& g, const PlanarLayout& layout, int rows, int64_t ld,
                      const float* __restrict dy_image, float* __restrict planar_dy) {
   std::memset(planar_dy, 0, sizeof(float) * rows * ld);
-#if defined(__x86_64__) || defined(_M_X64)
   for (int oy = 0; oy < g.oh; ++oy) {
     conv_planar_transpose_row__avx512(dy_image + static_cast<int64_t>(oy) * g.ow * g.oc, g.ow, g.oc,
                                       planar_dy + static_cast<int64_t>(oy) * layout.wp, ld);
   }
-#else
-  (void)g, (void)layout, (void)dy_image;  // the planar paths need AVX-512
-#endif
 }
+#endif
 
 }  // namespace
 
