@@ -254,31 +254,41 @@ void test_conv_case(const ConvCase& test_case, bool float_differences) {
   check_close(prefix + "backward_filter vs float-kernel finite differences", dw, dw_float_expected, kFloatDifferenceTolerance);
 }
 
-// conv2d's input gradient by its definition: each dy[n,oy,ox,o] * w[ky,kx,ci,o] added to
-// the input pixel that window tap read. (For shapes too big for finite differences.)
-std::vector<double> conv_backward_input_reference(const Conv2dShape& s, const std::vector<double>& dy,
-                                                  const std::vector<double>& w) {
-  std::vector<double> dx(conv_x_size(s), 0.0);
+// Calls visit(x_pixel, y_pixel, tap) for every window tap that reads inside the input
+// (groups 1): x_pixel and y_pixel index the pixels of x and y, tap = ky*kw + kx.
+template <typename Visit>
+void for_each_window_tap(const Conv2dShape& s, const Visit& visit) {
   for (int b = 0; b < s.n; ++b) {
     for (int oy = 0; oy < s.oh; ++oy) {
       for (int ox = 0; ox < s.ow; ++ox) {
-        const double* dy_pixel = dy.data() + ((static_cast<size_t>(b) * s.oh + oy) * s.ow + ox) * s.oc;
+        const size_t y_pixel = (static_cast<size_t>(b) * s.oh + oy) * s.ow + ox;
         for (int ky = 0; ky < s.kh; ++ky) {
           for (int kx = 0; kx < s.kw; ++kx) {
             const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
             const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
             if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
-            for (int ci = 0; ci < s.c; ++ci) {
-              const double* w_row = w.data() + ((static_cast<size_t>(ky) * s.kw + kx) * s.c + ci) * s.oc;
-              double sum = 0.0;
-              for (int o = 0; o < s.oc; ++o) sum += dy_pixel[o] * w_row[o];
-              dx[((static_cast<size_t>(b) * s.h + iy) * s.w + ix) * s.c + ci] += sum;
-            }
+            visit((static_cast<size_t>(b) * s.h + iy) * s.w + ix, y_pixel, static_cast<size_t>(ky) * s.kw + kx);
           }
         }
       }
     }
   }
+}
+
+// conv2d's input gradient by its definition: each dy[n,oy,ox,o] * w[ky,kx,ci,o] added to
+// the input pixel that window tap read. (For shapes too big for finite differences.)
+std::vector<double> conv_backward_input_reference(const Conv2dShape& s, const std::vector<double>& dy,
+                                                  const std::vector<double>& w) {
+  std::vector<double> dx(conv_x_size(s), 0.0);
+  for_each_window_tap(s, [&](size_t x_pixel, size_t y_pixel, size_t tap) {
+    const double* dy_pixel = dy.data() + y_pixel * s.oc;
+    for (int ci = 0; ci < s.c; ++ci) {
+      const double* w_row = w.data() + (tap * s.c + ci) * s.oc;
+      double sum = 0.0;
+      for (int o = 0; o < s.oc; ++o) sum += dy_pixel[o] * w_row[o];
+      dx[x_pixel * s.c + ci] += sum;
+    }
+  });
   return dx;
 }
 
@@ -287,25 +297,14 @@ std::vector<double> conv_backward_input_reference(const Conv2dShape& s, const st
 std::vector<double> conv_backward_filter_reference(const Conv2dShape& s, const std::vector<double>& x,
                                                    const std::vector<double>& dy) {
   std::vector<double> dw(conv_w_size(s), 0.0);
-  for (int b = 0; b < s.n; ++b) {
-    for (int oy = 0; oy < s.oh; ++oy) {
-      for (int ox = 0; ox < s.ow; ++ox) {
-        const double* dy_pixel = dy.data() + ((static_cast<size_t>(b) * s.oh + oy) * s.ow + ox) * s.oc;
-        for (int ky = 0; ky < s.kh; ++ky) {
-          for (int kx = 0; kx < s.kw; ++kx) {
-            const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
-            const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
-            if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
-            const double* x_pixel = x.data() + ((static_cast<size_t>(b) * s.h + iy) * s.w + ix) * s.c;
-            for (int ci = 0; ci < s.c; ++ci) {
-              double* dw_row = dw.data() + ((static_cast<size_t>(ky) * s.kw + kx) * s.c + ci) * s.oc;
-              for (int o = 0; o < s.oc; ++o) dw_row[o] += x_pixel[ci] * dy_pixel[o];
-            }
-          }
-        }
-      }
+  for_each_window_tap(s, [&](size_t x_pixel, size_t y_pixel, size_t tap) {
+    const double* dy_pixel = dy.data() + y_pixel * s.oc;
+    for (int ci = 0; ci < s.c; ++ci) {
+      double* dw_row = dw.data() + (tap * s.c + ci) * s.oc;
+      const double x_value = x[x_pixel * s.c + ci];
+      for (int o = 0; o < s.oc; ++o) dw_row[o] += x_value * dy_pixel[o];
     }
-  }
+  });
   return dw;
 }
 
