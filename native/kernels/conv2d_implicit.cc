@@ -45,6 +45,50 @@ void pack_taps(const Stride1Conv& g, int nr, const Weight& weight, float* __rest
   }
 }
 
+// dst[i*dst_stride + j] = src[i*src_stride + j] for i < count, j < Width.
+template <int Width>
+void copy_pixels_fixed(const float* __restrict src, int64_t src_stride, int64_t count, float* __restrict dst,
+                       int64_t dst_stride) {
+  for (int64_t i = 0; i < count; ++i, src += src_stride, dst += dst_stride) {
+    for (int j = 0; j < Width; ++j) dst[j] = src[j];
+  }
+}
+
+// The same for a width known only at run time. A plain loop per pixel is what GCC turns
+// into one memmove call per pixel, which for a pixel's few floats (3 in an RGB image)
+// costs several times the copy: the widths the layers here have are unrolled instead.
+void copy_pixels(const float* __restrict src, int64_t src_stride, int64_t count, int width, float* __restrict dst,
+                 int64_t dst_stride) {
+  switch (width) {
+    case 1:
+      return copy_pixels_fixed<1>(src, src_stride, count, dst, dst_stride);
+    case 2:
+      return copy_pixels_fixed<2>(src, src_stride, count, dst, dst_stride);
+    case 3:
+      return copy_pixels_fixed<3>(src, src_stride, count, dst, dst_stride);
+    case 4:
+      return copy_pixels_fixed<4>(src, src_stride, count, dst, dst_stride);
+    case 8:
+      return copy_pixels_fixed<8>(src, src_stride, count, dst, dst_stride);
+    case 16:
+      return copy_pixels_fixed<16>(src, src_stride, count, dst, dst_stride);
+    case 32:
+      return copy_pixels_fixed<32>(src, src_stride, count, dst, dst_stride);
+    default:
+      for (int64_t i = 0; i < count; ++i, src += src_stride, dst += dst_stride) {
+        std::memcpy(dst, src, sizeof(float) * width);
+      }
+  }
+}
+
+// dst[i*dst_stride + j] = 0 for i < count, j < width.
+void zero_pixels(int64_t count, int width, float* __restrict dst, int64_t dst_stride) {
+  static const float kZeros[64] = {};
+  for (int64_t done = 0; done < width; done += 64) {
+    copy_pixels(kZeros, 0, count, static_cast<int>(std::min<int64_t>(64, width - done)), dst + done, dst_stride);
+  }
+}
+
 // Pixels of one image's padded copy P (see pad_image): the hp x wp grid, plus the slack
 // the last tile's taps read past it.
 int64_t padded_pixels(const Stride1Conv& g, int mr) {
@@ -97,13 +141,10 @@ void expand_rows(const Stride1Conv& g, const float* __restrict image, int wp, in
       const bool row_inside = iy >= 0 && iy < g.h;
       const int inside_begin = row_inside ? std::min(cols, col_begin) : cols;
       const int inside_end = row_inside ? std::min(cols, col_end) : cols;
-      for (int ox = 0; ox < inside_begin; ++ox) std::memset(dst + ox * khc, 0, sizeof(float) * c);
+      zero_pixels(inside_begin, c, dst, khc);
       const float* __restrict src = image + iy * image_row_len + static_cast<int64_t>(inside_begin - g.pad_left) * c;
-      for (int ox = inside_begin; ox < inside_end; ++ox, src += c) {
-        float* __restrict out = dst + ox * khc;
-        for (int ci = 0; ci < c; ++ci) out[ci] = src[ci];
-      }
-      for (int ox = inside_end; ox < cols; ++ox) std::memset(dst + ox * khc, 0, sizeof(float) * c);
+      copy_pixels(src, c, inside_end - inside_begin, c, dst + inside_begin * khc, khc);
+      zero_pixels(cols - inside_end, c, dst + inside_end * khc, khc);
     }
   }
 }
@@ -247,16 +288,10 @@ void grid_panels(const Stride1Conv& g, int nr, int wp, const float* __restrict d
   for (int p = 0; p < panel_count; ++p) {
     const int cols = std::min(nr, g.oc - p * nr);
     float* __restrict dst = panels + p * grid * nr;
-    for (int oy = 0; oy < g.oh; ++oy) {
-      const float* __restrict src = dy_image + static_cast<int64_t>(oy) * g.ow * g.oc + p * nr;
-      for (int ox = 0; ox < wp; ++ox, dst += nr) {
-        if (ox >= g.ow) {
-          std::memset(dst, 0, sizeof(float) * nr);
-          continue;
-        }
-        for (int j = 0; j < cols; ++j) dst[j] = src[static_cast<int64_t>(ox) * g.oc + j];
-        for (int j = cols; j < nr; ++j) dst[j] = 0.0f;
-      }
+    for (int oy = 0; oy < g.oh; ++oy, dst += static_cast<int64_t>(wp) * nr) {
+      copy_pixels(dy_image + static_cast<int64_t>(oy) * g.ow * g.oc + p * nr, g.oc, g.ow, cols, dst, nr);
+      if (cols < nr) zero_pixels(g.ow, nr - cols, dst + cols, nr);
+      zero_pixels(wp - g.ow, nr, dst + static_cast<int64_t>(g.ow) * nr, nr);
     }
   }
 }

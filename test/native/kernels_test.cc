@@ -432,6 +432,10 @@ void test_conv2d() {
       {"stride 1: implicit input gradient, 32 -> 16", make_conv(2, 5, 7, 32, 16, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0, 1)},
       // (Small kernels: the finite-difference checks visit every weight.)
       {"stride 1: implicit input gradient from 40 channels, 16 -> 40", make_conv(2, 4, 5, 16, 40, 1, 2, 1, 1, 1, 1, 0, 1, 0, 0, 1)},
+      // The implicit filter gradient's copies, whose widths (channels of x, columns of a dy
+      // panel, the zeros after a part panel) run unrolled for 1-4, 8, 16 and 32 floats.
+      {"stride 1: implicit filter gradient, RGB 3 -> 32 (a first layer)", make_conv(2, 6, 7, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+      {"stride 1: implicit filter gradient, 2 -> 40 (a part panel)", make_conv(2, 5, 6, 2, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
       // The 16-output-channel filter gradient (conv2d_filter16.h, AVX-512): kernel rows of
       // 3 taps, of 5 (a group of 3 and one of 2) and of 1, uneven and oversized padding.
       {"filter16: 3x3 same, 16 -> 16, batch 3", make_conv(3, 7, 9, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
