@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels.h"
 
@@ -53,7 +54,13 @@ inline Stride1Conv stride1_input_gradient(const Conv2dShape& s) {
 inline void store_pixel(int count, const float* __restrict src, int src_stride, const ConvEpilogue& epilogue,
                         int channel0, float* __restrict dst) {
   if (epilogue.bias == nullptr) {
-    for (int j = 0; j < count; ++j) dst[j] = src[j * src_stride];
+    int j = 0;
+    if (src_stride == 1) {
+      // Whole blocks of 16 floats by fixed-size copies: GCC makes the loop below, with
+      // stride 1, a memmove call per pixel (7% of a 3 -> 32 forward conv with no bias).
+      for (; j + 16 <= count; j += 16) std::memcpy(dst + j, src + j, sizeof(float) * 16);
+    }
+    for (; j < count; ++j) dst[j] = src[j * src_stride];
     return;
   }
   const float* __restrict bias = epilogue.bias + channel0;
