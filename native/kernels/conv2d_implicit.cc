@@ -45,50 +45,6 @@ void pack_taps(const Stride1Conv& g, int nr, const Weight& weight, float* __rest
   }
 }
 
-// dst[i*dst_stride + j] = src[i*src_stride + j] for i < count, j < Width.
-template <int Width>
-void copy_pixels_fixed(const float* __restrict src, int64_t src_stride, int64_t count, float* __restrict dst,
-                       int64_t dst_stride) {
-  for (int64_t i = 0; i < count; ++i, src += src_stride, dst += dst_stride) {
-    for (int j = 0; j < Width; ++j) dst[j] = src[j];
-  }
-}
-
-// The same for a width known only at run time. A plain loop per pixel is what GCC turns
-// into one memmove call per pixel, which for a pixel's few floats (3 in an RGB image)
-// costs several times the copy: the widths the layers here have are unrolled instead.
-void copy_pixels(const float* __restrict src, int64_t src_stride, int64_t count, int width, float* __restrict dst,
-                 int64_t dst_stride) {
-  switch (width) {
-    case 1:
-      return copy_pixels_fixed<1>(src, src_stride, count, dst, dst_stride);
-    case 2:
-      return copy_pixels_fixed<2>(src, src_stride, count, dst, dst_stride);
-    case 3:
-      return copy_pixels_fixed<3>(src, src_stride, count, dst, dst_stride);
-    case 4:
-      return copy_pixels_fixed<4>(src, src_stride, count, dst, dst_stride);
-    case 8:
-      return copy_pixels_fixed<8>(src, src_stride, count, dst, dst_stride);
-    case 16:
-      return copy_pixels_fixed<16>(src, src_stride, count, dst, dst_stride);
-    case 32:
-      return copy_pixels_fixed<32>(src, src_stride, count, dst, dst_stride);
-    default:
-      for (int64_t i = 0; i < count; ++i, src += src_stride, dst += dst_stride) {
-        std::memcpy(dst, src, sizeof(float) * width);
-      }
-  }
-}
-
-// dst[i*dst_stride + j] = 0 for i < count, j < width.
-void zero_pixels(int64_t count, int width, float* __restrict dst, int64_t dst_stride) {
-  static const float kZeros[64] = {};
-  for (int64_t done = 0; done < width; done += 64) {
-    copy_pixels(kZeros, 0, count, static_cast<int>(std::min<int64_t>(64, width - done)), dst + done, dst_stride);
-  }
-}
-
 // Pixels of one image's padded copy P (see pad_image): the hp x wp grid, plus the slack
 // the last tile's taps read past it.
 int64_t padded_pixels(const Stride1Conv& g, int mr) {

@@ -3,6 +3,7 @@
 // input gradient's mirror image.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -49,18 +50,59 @@ inline Stride1Conv stride1_input_gradient(const Conv2dShape& s) {
                      s.w};
 }
 
+// dst[i*dst_stride + j] = src[i*src_stride + j] for i < count, j < Width.
+template <int Width>
+inline void copy_pixels_fixed(const float* __restrict src, int64_t src_stride, int64_t count, float* __restrict dst,
+                              int64_t dst_stride) {
+  for (int64_t i = 0; i < count; ++i, src += src_stride, dst += dst_stride) {
+    for (int j = 0; j < Width; ++j) dst[j] = src[j];
+  }
+}
+
+// The same for a width known only at run time. A plain loop per pixel is what GCC turns
+// into one memmove call per pixel, which for a pixel's few floats (3 in an RGB image)
+// costs several times the copy: the widths the layers here have are unrolled instead.
+inline void copy_pixels(const float* __restrict src, int64_t src_stride, int64_t count, int width,
+                        float* __restrict dst, int64_t dst_stride) {
+  switch (width) {
+    case 1:
+      return copy_pixels_fixed<1>(src, src_stride, count, dst, dst_stride);
+    case 2:
+      return copy_pixels_fixed<2>(src, src_stride, count, dst, dst_stride);
+    case 3:
+      return copy_pixels_fixed<3>(src, src_stride, count, dst, dst_stride);
+    case 4:
+      return copy_pixels_fixed<4>(src, src_stride, count, dst, dst_stride);
+    case 8:
+      return copy_pixels_fixed<8>(src, src_stride, count, dst, dst_stride);
+    case 16:
+      return copy_pixels_fixed<16>(src, src_stride, count, dst, dst_stride);
+    case 32:
+      return copy_pixels_fixed<32>(src, src_stride, count, dst, dst_stride);
+    default:
+      for (int64_t i = 0; i < count; ++i, src += src_stride, dst += dst_stride) {
+        std::memcpy(dst, src, sizeof(float) * width);
+      }
+  }
+}
+
+// dst[i*dst_stride + j] = 0 for i < count, j < width.
+inline void zero_pixels(int64_t count, int width, float* __restrict dst, int64_t dst_stride) {
+  static const float kZeros[64] = {};
+  for (int64_t done = 0; done < width; done += 64) {
+    copy_pixels(kZeros, 0, count, static_cast<int>(std::min<int64_t>(64, width - done)), dst + done, dst_stride);
+  }
+}
+
 // dst[j] = src[j * src_stride] for j < count, plus bias[j] and then relu when the
 // epilogue has a bias: how the stride-1 paths write a pixel's channels out of a tile.
 inline void store_pixel(int count, const float* __restrict src, int src_stride, const ConvEpilogue& epilogue,
                         int channel0, float* __restrict dst) {
   if (epilogue.bias == nullptr) {
-    int j = 0;
-    if (src_stride == 1) {
-      // Whole blocks of 16 floats by fixed-size copies: GCC makes the loop below, with
-      // stride 1, a memmove call per pixel (7% of a 3 -> 32 forward conv with no bias).
-      for (; j + 16 <= count; j += 16) std::memcpy(dst + j, src + j, sizeof(float) * 16);
-    }
-    for (; j < count; ++j) dst[j] = src[j * src_stride];
+    // (With stride 1 the loop below would be a memmove call per pixel: 7% of a 3 -> 32
+    // forward conv with no bias.)
+    if (src_stride == 1) return copy_pixels(src, count, 1, count, dst, count);
+    for (int j = 0; j < count; ++j) dst[j] = src[j * src_stride];
     return;
   }
   const float* __restrict bias = epilogue.bias + channel0;
