@@ -270,6 +270,30 @@ describe.each(backends)('kernels ($name backend)', (be) => {
       be.run('conv2dBackwardFilter', [x, dy, dw], ints);
       expectClose(dw, numericGrad((wv) => dot(refConv(x, wv, p), dy), w, 1e-3), 1e-5, 'dw');
     });
+
+    // About 15% of dy nonzero, as after max pooling and relu: the TypeScript kernels sum
+    // over lists of the nonzero entries instead of whole tiles.
+    test('conv2dBackwardInput with a mostly zero dy matches finite differences', () => {
+      const rng = mulberry32(606 + xLen + wLen);
+      const x = rand(xLen, rng);
+      const w = rand(wLen, rng);
+      const dy = rand(yLen, rng).map((v) => (rng() < 0.15 ? v : 0));
+      dy[0] = -0.5; // at least one nonzero
+      const dx = out(xLen);
+      be.run('conv2dBackwardInput', [dy, w, dx], ints);
+      expectClose(dx, numericGrad((xv) => dot(refConv(xv, w, p), dy), x, 1e-3), 1e-5, 'dx');
+    });
+
+    test('conv2dBackwardFilter with a mostly zero dy matches finite differences', () => {
+      const rng = mulberry32(404 + xLen + wLen);
+      const x = rand(xLen, rng);
+      const w = rand(wLen, rng);
+      const dy = rand(yLen, rng).map((v) => (rng() < 0.15 ? v : 0));
+      dy[yLen - 1] = 0.5; // at least one nonzero
+      const dw = out(wLen);
+      be.run('conv2dBackwardFilter', [x, dy, dw], ints);
+      expectClose(dw, numericGrad((wv) => dot(refConv(x, wv, p), dy), w, 1e-3), 1e-5, 'dw');
+    });
   });
 
   describe('fused epilogues', () => {
@@ -636,5 +660,56 @@ describe.each(backends)('kernels ($name backend)', (be) => {
       expectClose(velocity, [-0.03151, 1.18677], 1e-6, 'velocity after step 2');
       expectClose(param, [0.952151, -2.141677], 1e-6, 'param after step 2');
     });
+  });
+});
+
+// The gradient a conv before a 2 x 2 max pool and relu really gets: one pixel of each pool
+// window per channel, and only where the relu output is positive (about 15% of dy).
+describe('conv2d gradients from a pooled relu gradient: js and native agree', () => {
+  const cases: [string, ConvP][] = [
+    ["LeNet's first layer, batch 4", conv({ n: 4, h: 28, w: 28, c: 1, oc: 6, kh: 5, kw: 5, padTop: 2, padLeft: 2, oh: 28, ow: 28 })],
+    ["LeNet's second layer, batch 3", conv({ n: 3, h: 14, w: 14, c: 6, oc: 16, kh: 5, kw: 5 })],
+    ['groups 2, 10 output channels', conv({ n: 2, h: 12, w: 12, c: 4, oc: 10, kh: 3, kw: 3, padTop: 1, padLeft: 1, groups: 2, oh: 12, ow: 12 })],
+    // 40 images of 12 x 12 x 8 outputs: past the 1,024-pixel chunk of the list tiles.
+    ['40 images, 8 channels', conv({ n: 40, h: 12, w: 12, c: 3, oc: 8, kh: 3, kw: 3, padTop: 1, padLeft: 1, oh: 12, ow: 12 })],
+  ];
+  test.each(cases)('%s', (_label, p) => {
+    const rng = mulberry32(505 + p.h * p.oc);
+    const x = rand(p.n * p.h * p.w * p.c, rng);
+    const yLen = p.n * p.oh * p.ow * p.oc;
+    const y = rand(yLen, rng).map((v) => Math.max(v, 0));
+    const pooledLen = p.n * (p.oh / 2) * (p.ow / 2) * p.oc;
+    const dPooled = rand(pooledLen, rng);
+    const dy = new Float32Array(yLen);
+    const poolInts = [p.n, p.oh, p.ow, p.oc, 2, 2, 2, 2, 0, 0, p.oh / 2, p.ow / 2];
+    JS_KERNELS.maxPool2dBackward([y, dPooled, dy], poolInts, []);
+    JS_KERNELS.reluBackward([y, dy, dy], [yLen], []);
+    let nonzero = 0;
+    for (const v of dy) if (v !== 0) nonzero++;
+    expect(nonzero / yLen).toBeGreaterThan(0.05);
+    expect(nonzero / yLen).toBeLessThan(0.25);
+    const wLen = p.kh * p.kw * (p.c / p.groups) * p.oc;
+    const dwJs = out(wLen);
+    const dwNative = out(wLen);
+    backends[0].run('conv2dBackwardFilter', [x, dy, dwJs], convInts(p));
+    backends[1].run('conv2dBackwardFilter', [x, dy, dwNative], convInts(p));
+    expectClose(dwJs, dwNative, 1e-5, 'dw');
+    const w = rand(wLen, rng);
+    const dxJs = out(x.length);
+    const dxNative = out(x.length);
+    backends[0].run('conv2dBackwardInput', [dy, w, dxJs], convInts(p));
+    backends[1].run('conv2dBackwardInput', [dy, w, dxNative], convInts(p));
+    expectClose(dxJs, dxNative, 1e-5, 'dx');
+  });
+
+  test('an all-zero dy gives an all-zero dw and dx', () => {
+    const p = conv({ n: 2, h: 8, w: 8, c: 3, oc: 4, kh: 3, kw: 3 });
+    const dw = out(3 * 3 * 3 * 4);
+    const dx = out(2 * 8 * 8 * 3);
+    const dy = new Float32Array(2 * 6 * 6 * 4);
+    backends[0].run('conv2dBackwardFilter', [rand(2 * 8 * 8 * 3, mulberry32(6)), dy, dw], convInts(p));
+    backends[0].run('conv2dBackwardInput', [dy, rand(dw.length, mulberry32(7)), dx], convInts(p));
+    expect(Array.from(dw)).toEqual(new Array(dw.length).fill(0));
+    expect(Array.from(dx)).toEqual(new Array(dx.length).fill(0));
   });
 });

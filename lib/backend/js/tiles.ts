@@ -368,6 +368,82 @@ export function convBwdW4x4(
 }
 
 /**
+ * Filter-gradient tile over a list, for a dy with mostly zeros (after max pooling and relu, at
+ * most a quarter of its entries are not): 8 window offsets of one output channel, summed over
+ * only that channel's nonzero entries, given as the pixels' window origins base[j] (pbase[p])
+ * and values val[j] (dyp[p, o]), j0 <= j < j1:
+ * acc[(k + i) * lda + aCol] += sum_j xp[base[j] + xOff + offs[k + i]] * val[j], for k < KK by 8.
+ * offs has KK rounded up to 8 entries and acc as many rows (the padding rows take the sums of
+ * repeated offsets and are never read), so every tile is full.
+ */
+export function convBwdWList8(
+  xp: Float64Array, base: Int32Array, val: Float64Array, j0: number, j1: number, xOff: number, offs: Int32Array, KK: number,
+  acc: Float64Array, lda: number, aCol: number,
+): void {
+  for (let k = 0; k < KK; k += 8) {
+    const f0 = offs[k] + xOff;
+    const f1 = offs[k + 1] + xOff;
+    const f2 = offs[k + 2] + xOff;
+    const f3 = offs[k + 3] + xOff;
+    const f4 = offs[k + 4] + xOff;
+    const f5 = offs[k + 5] + xOff;
+    const f6 = offs[k + 6] + xOff;
+    const f7 = offs[k + 7] + xOff;
+    let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+    for (let j = j0; j < j1; j++) {
+      const b = base[j];
+      const d = val[j];
+      c0 += xp[(b + f0) | 0] * d; c1 += xp[(b + f1) | 0] * d; c2 += xp[(b + f2) | 0] * d; c3 += xp[(b + f3) | 0] * d;
+      c4 += xp[(b + f4) | 0] * d; c5 += xp[(b + f5) | 0] * d; c6 += xp[(b + f6) | 0] * d; c7 += xp[(b + f7) | 0] * d;
+    }
+    let r = k * lda + aCol;
+    acc[r] += c0; r += lda;
+    acc[r] += c1; r += lda;
+    acc[r] += c2; r += lda;
+    acc[r] += c3; r += lda;
+    acc[r] += c4; r += lda;
+    acc[r] += c5; r += lda;
+    acc[r] += c6; r += lda;
+    acc[r] += c7;
+  }
+}
+
+/**
+ * Input-gradient tile over lists, for a dy with mostly zeros (see convBwdWList8): per pixel p
+ * and group g (list s = p * G + g), the nonzero dy of that pixel and group as values val[j] and
+ * weight columns ch[j] = o * 8, start[s] <= j < start[s + 1]; 8 window offsets at a time,
+ * dxp[pbase[p] + g * Cg + offs[k + i]] += sum_j val[j] * wt[g * gStride + k * OCg + ch[j] + i].
+ * wt is packed [g][k / 8][o][8] with zeros past KK, and offs has KK rounded up to 8 entries, so
+ * the padding offsets add zeros.
+ */
+export function convBwdXList8(
+  start: Int32Array, ch: Int32Array, val: Float64Array, pbase: Int32Array, P: number, G: number, Cg: number,
+  offs: Int32Array, KK: number, wt: Float64Array, gStride: number, OCg: number, dxp: Float64Array,
+): void {
+  for (let p = 0, s = 0; p < P; p++) {
+    for (let g = 0; g < G; g++, s++) {
+      const j0 = start[s];
+      const j1 = start[s + 1];
+      if (j0 === j1) continue;
+      const b = pbase[p] + g * Cg;
+      const wg = g * gStride;
+      for (let k = 0; k < KK; k += 8) {
+        let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+        const wk = wg + k * OCg;
+        for (let j = j0; j < j1; j++) {
+          const v = val[j];
+          const wi = (wk + ch[j]) | 0;
+          c0 += v * wt[wi]; c1 += v * wt[(wi + 1) | 0]; c2 += v * wt[(wi + 2) | 0]; c3 += v * wt[(wi + 3) | 0];
+          c4 += v * wt[(wi + 4) | 0]; c5 += v * wt[(wi + 5) | 0]; c6 += v * wt[(wi + 6) | 0]; c7 += v * wt[(wi + 7) | 0];
+        }
+        dxp[b + offs[k]] += c0; dxp[b + offs[k + 1]] += c1; dxp[b + offs[k + 2]] += c2; dxp[b + offs[k + 3]] += c3;
+        dxp[b + offs[k + 4]] += c4; dxp[b + offs[k + 5]] += c5; dxp[b + offs[k + 6]] += c6; dxp[b + offs[k + 7]] += c7;
+      }
+    }
+  }
+}
+
+/**
  * Filter-gradient tile 4 window offsets x 6 output channels, summed over pixels p0 <= p < p1:
  * acc[(k + i) * lda + aCol + o] += sum_p xp[pbase[p] + xOff + offs[k + i]] * dyp[p * ldd + dCol + o].
  * offs has KK rounded up to 4 entries and dyp/acc have oTiles * 6 columns from dCol/aCol (padding
