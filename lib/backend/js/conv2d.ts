@@ -465,17 +465,16 @@ function filterGradientFromLists(
   const bitsAt = dy.byteOffset >> 2;
   for (let p0 = 0; p0 < P; p0 += chunk) {
     const p1 = p0 + chunk < P ? p0 + chunk : P;
-    // List l (channel l of dy, group l / OCg) fills base/val from l * chunk on.
-    for (let l = 0; l < OC; l++) end[l] = l * chunk;
-    for (let p = p0; p < p1; p++) {
-      const b = pb[p];
-      const row = (pFirst + p) * OC;
-      for (let l = 0; l < OC; l++) {
-        const j = end[l];
-        base[j] = b;
-        val[j] = dy[row + l];
-        end[l] = j + nonzeroBit(bits[(bitsAt + row + l) | 0]);
+    // List l (channel l of dy, group l / OCg) fills base/val from l * chunk on, one channel
+    // at a time so that its end stays in a register (the chunk's rows of dy stay in cache).
+    for (let l = 0; l < OC; l++) {
+      let j = l * chunk;
+      for (let p = p0, i = (pFirst + p0) * OC + l; p < p1; p++, i += OC) {
+        base[j] = pb[p];
+        val[j] = dy[i];
+        j += nonzeroBit(bits[(bitsAt + i) | 0]);
       }
+      end[l] = j;
     }
     for (let g = 0, l = 0; g < G; g++) {
       for (let o = 0; o < OCg; o++, l++) {
