@@ -251,49 +251,37 @@ describe.each(backends)('kernels ($name backend)', (be) => {
       expectClose(y, refConv(x, w, p), 2e-5, 'y');
     });
 
-    test('conv2dBackwardInput matches finite differences', () => {
-      const rng = mulberry32(202 + xLen + wLen);
-      const x = rand(xLen, rng);
-      const w = rand(wLen, rng);
-      const dy = rand(yLen, rng);
-      const dx = out(xLen);
-      be.run('conv2dBackwardInput', [dy, w, dx], ints);
-      expectClose(dx, numericGrad((xv) => dot(refConv(xv, w, p), dy), x, 1e-3), 1e-5, 'dx');
-    });
+    // A dense dy, then one with about 15% nonzero, as after max pooling and relu (the
+    // TypeScript kernels then sum over lists of the nonzero entries instead of whole tiles).
+    for (const [kind, density, seed] of [['', 1, 0], [' with a mostly zero dy', 0.15, 404]] as const) {
+      const makeDy = (rng: () => number): Float32Array => {
+        const dy = rand(yLen, rng);
+        if (density === 1) return dy;
+        const sparse = dy.map((v) => (rng() < density ? v : 0));
+        sparse[yLen - 1] = 0.5; // at least one nonzero
+        return sparse;
+      };
 
-    test('conv2dBackwardFilter matches finite differences', () => {
-      const rng = mulberry32(303 + xLen + wLen);
-      const x = rand(xLen, rng);
-      const w = rand(wLen, rng);
-      const dy = rand(yLen, rng);
-      const dw = out(wLen);
-      be.run('conv2dBackwardFilter', [x, dy, dw], ints);
-      expectClose(dw, numericGrad((wv) => dot(refConv(x, wv, p), dy), w, 1e-3), 1e-5, 'dw');
-    });
+      test(`conv2dBackwardInput${kind} matches finite differences`, () => {
+        const rng = mulberry32(202 + seed + xLen + wLen);
+        const x = rand(xLen, rng);
+        const w = rand(wLen, rng);
+        const dy = makeDy(rng);
+        const dx = out(xLen);
+        be.run('conv2dBackwardInput', [dy, w, dx], ints);
+        expectClose(dx, numericGrad((xv) => dot(refConv(xv, w, p), dy), x, 1e-3), 1e-5, 'dx');
+      });
 
-    // About 15% of dy nonzero, as after max pooling and relu: the TypeScript kernels sum
-    // over lists of the nonzero entries instead of whole tiles.
-    test('conv2dBackwardInput with a mostly zero dy matches finite differences', () => {
-      const rng = mulberry32(606 + xLen + wLen);
-      const x = rand(xLen, rng);
-      const w = rand(wLen, rng);
-      const dy = rand(yLen, rng).map((v) => (rng() < 0.15 ? v : 0));
-      dy[0] = -0.5; // at least one nonzero
-      const dx = out(xLen);
-      be.run('conv2dBackwardInput', [dy, w, dx], ints);
-      expectClose(dx, numericGrad((xv) => dot(refConv(xv, w, p), dy), x, 1e-3), 1e-5, 'dx');
-    });
-
-    test('conv2dBackwardFilter with a mostly zero dy matches finite differences', () => {
-      const rng = mulberry32(404 + xLen + wLen);
-      const x = rand(xLen, rng);
-      const w = rand(wLen, rng);
-      const dy = rand(yLen, rng).map((v) => (rng() < 0.15 ? v : 0));
-      dy[yLen - 1] = 0.5; // at least one nonzero
-      const dw = out(wLen);
-      be.run('conv2dBackwardFilter', [x, dy, dw], ints);
-      expectClose(dw, numericGrad((wv) => dot(refConv(x, wv, p), dy), w, 1e-3), 1e-5, 'dw');
-    });
+      test(`conv2dBackwardFilter${kind} matches finite differences`, () => {
+        const rng = mulberry32(303 + seed + xLen + wLen);
+        const x = rand(xLen, rng);
+        const w = rand(wLen, rng);
+        const dy = makeDy(rng);
+        const dw = out(wLen);
+        be.run('conv2dBackwardFilter', [x, dy, dw], ints);
+        expectClose(dw, numericGrad((wv) => dot(refConv(x, wv, p), dy), w, 1e-3), 1e-5, 'dw');
+      });
+    }
   });
 
   describe('fused epilogues', () => {
