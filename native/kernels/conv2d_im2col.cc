@@ -3,7 +3,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu.h"
+
 namespace convkit {
+
+#if defined(__x86_64__) || defined(_M_X64)
+// native/kernels/avx512/col2im.cc
+void col2im_add_pixels__avx512(float* dx, int64_t row_step, int64_t pixel_step, int rows, const float* in,
+                               int64_t depth, int tap_run, int count);
+#endif
 namespace {
 
 // Target size of one chunk of im2col rows: with the packed blocks it stays within L2.
@@ -233,9 +241,55 @@ void col2im_rows_add(const Conv2dShape& s, const float* columns, int group, int6
   const int tap_run = s.kw * group_in;
   const int64_t x_row_len = static_cast<int64_t>(s.w) * s.c;
   const int64_t x_image_len = s.h * x_row_len;
+  const int window_w = (s.kw - 1) * s.dilation_w + 1;
+  const bool contiguous_taps = tap_run >= kShortTapRun && group_in == s.c && s.dilation_w == 1;
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool col2im_vector = active_isa() == Isa::kAvx512;
+#endif
   for_each_row_run(s, pixel_begin, pixel_end, [&](int64_t first_row, int count, int image, int oy, int ox0) {
     float* dx_image = dx + image * x_image_len + group * group_in;
     const int iy_origin = oy * s.stride_h - s.pad_top;
+    if (contiguous_taps) {
+      // Pixel by pixel, each pixel's kernel rows into their dx rows, so that one call of the
+      // AVX-512 routine covers a run of pixels whose windows lie inside the row. The adds
+      // of this portable loop are compiled for baseline x86-64: 4 floats a vector and a
+      // scalar tail, which made col2im as slow as the GEMM for LeNet's 30-float kernel rows.
+      int ky_begin = 0, ky_end = s.kh;
+      while (ky_begin < ky_end && iy_origin + ky_begin * s.dilation_h < 0) ++ky_begin;
+      while (ky_end > ky_begin && iy_origin + (ky_end - 1) * s.dilation_h >= s.h) --ky_end;
+      const int64_t row_step = s.dilation_h * x_row_len;
+      const int64_t pixel_step = static_cast<int64_t>(s.stride_w) * s.c;
+      float* dx_rows = dx_image + (iy_origin + ky_begin * s.dilation_h) * x_row_len;
+      for (int r = 0; r < count;) {
+        const float* in = columns + (first_row + r) * depth + ky_begin * tap_run;
+        const int ix_origin = (ox0 + r) * s.stride_w - s.pad_left;
+        if (ix_origin < 0 || ix_origin + window_w > s.w) {
+          for (int ky = ky_begin; ky < ky_end; ++ky) {
+            col2im_kernel_row(dx_image + (iy_origin + ky * s.dilation_h) * x_row_len,
+                              columns + (first_row + r) * depth + ky * tap_run, depth, 1, ox0 + r, s.w, s.c, group_in,
+                              s.kw, s.stride_w, s.dilation_w, s.pad_left);
+          }
+          ++r;
+          continue;
+        }
+        // The pixels from r on whose windows lie inside the row.
+        int inside = 1;
+        while (r + inside < count && (ox0 + r + inside) * s.stride_w - s.pad_left + window_w <= s.w) ++inside;
+        float* dx_pixel = dx_rows + static_cast<int64_t>(ix_origin) * s.c;
+#if defined(__x86_64__) || defined(_M_X64)
+        if (col2im_vector) {
+          col2im_add_pixels__avx512(dx_pixel, row_step, pixel_step, ky_end - ky_begin, in, depth, tap_run, inside);
+          r += inside;
+          continue;
+        }
+#endif
+        for (int i = 0; i < inside; ++i, dx_pixel += pixel_step, in += depth) {
+          for (int ky = 0; ky < ky_end - ky_begin; ++ky) add_floats(dx_pixel + ky * row_step, in + ky * tap_run, tap_run);
+        }
+        r += inside;
+      }
+      return;
+    }
     for (int ky = 0; ky < s.kh; ++ky) {
       const int iy = iy_origin + ky * s.dilation_h;
       if (iy < 0 || iy >= s.h) continue;  // padding has no gradient
