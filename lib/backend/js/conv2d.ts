@@ -58,7 +58,6 @@ let offBuf = new Int32Array(0);
 let segBuf = new Int32Array(0);
 let listBaseBuf = new Int32Array(0);
 let listValBuf = new Float64Array(0);
-let listEndBuf = new Int32Array(0);
 let pixelStartBuf = new Int32Array(0);
 let pixelChBuf = new Int32Array(0);
 let pixelValBuf = new Float64Array(0);
@@ -453,33 +452,27 @@ function filterGradientFromLists(
 ): void {
   const chunk = P < SPARSE_CHUNK ? P : SPARSE_CHUNK;
   const OC = G * OCg;
-  if (listBaseBuf.length < OC * chunk) {
-    listBaseBuf = new Int32Array(OC * chunk);
-    listValBuf = new Float64Array(OC * chunk);
+  if (listBaseBuf.length < chunk) {
+    listBaseBuf = new Int32Array(chunk);
+    listValBuf = new Float64Array(chunk);
   }
-  if (listEndBuf.length < OC) listEndBuf = new Int32Array(OC);
   const base = listBaseBuf;
   const val = listValBuf;
-  const end = listEndBuf;
   const bits = int32Alias(dy);
   const bitsAt = dy.byteOffset >> 2;
   for (let p0 = 0; p0 < P; p0 += chunk) {
     const p1 = p0 + chunk < P ? p0 + chunk : P;
-    // List l (channel l of dy, group l / OCg) fills base/val from l * chunk on, one channel
-    // at a time so that its end stays in a register (the chunk's rows of dy stay in cache).
-    for (let l = 0; l < OC; l++) {
-      let j = l * chunk;
-      for (let p = p0, i = (pFirst + p0) * OC + l; p < p1; p++, i += OC) {
-        base[j] = pb[p];
-        val[j] = dy[i];
-        j += nonzeroBit(bits[(bitsAt + i) | 0]);
-      }
-      end[l] = j;
-    }
+    // One channel at a time (channel l of dy, group l / OCg): its list, then its sums. The
+    // chunk's rows of dy stay in cache across the channels.
     for (let g = 0, l = 0; g < G; g++) {
       for (let o = 0; o < OCg; o++, l++) {
-        const j0 = l * chunk;
-        if (end[l] > j0) convBwdWList8(xp, base, val, j0, end[l], g * Cg, offs, KK, acc, lda, g * OCgp + o);
+        let j = 0;
+        for (let p = p0, i = (pFirst + p0) * OC + l; p < p1; p++, i += OC) {
+          base[j] = pb[p];
+          val[j] = dy[i];
+          j += nonzeroBit(bits[(bitsAt + i) | 0]);
+        }
+        if (j > 0) convBwdWList8(xp, base, val, j, g * Cg, offs, KK, acc, lda, g * OCgp + o);
       }
     }
   }

@@ -371,13 +371,13 @@ export function convBwdW4x4(
  * Filter-gradient tile over a list, for a dy with mostly zeros (after max pooling and relu, at
  * most a quarter of its entries are not): 8 window offsets of one output channel, summed over
  * only that channel's nonzero entries, given as the pixels' window origins base[j] (pbase[p])
- * and values val[j] (dyp[p, o]), j0 <= j < j1:
+ * and values val[j] (dyp[p, o]), j < count:
  * acc[(k + i) * lda + aCol] += sum_j xp[base[j] + xOff + offs[k + i]] * val[j], for k < KK by 8.
  * offs has KK rounded up to 8 entries and acc as many rows (the padding rows take the sums of
  * repeated offsets and are never read), so every tile is full.
  */
 export function convBwdWList8(
-  xp: Float64Array, base: Int32Array, val: Float64Array, j0: number, j1: number, xOff: number, offs: Int32Array, KK: number,
+  xp: Float64Array, base: Int32Array, val: Float64Array, count: number, xOff: number, offs: Int32Array, KK: number,
   acc: Float64Array, lda: number, aCol: number,
 ): void {
   for (let k = 0; k < KK; k += 8) {
@@ -390,7 +390,7 @@ export function convBwdWList8(
     const f6 = offs[k + 6] + xOff;
     const f7 = offs[k + 7] + xOff;
     let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
-    for (let j = j0; j < j1; j++) {
+    for (let j = 0; j < count; j++) {
       const b = base[j];
       const d = val[j];
       c0 += xp[(b + f0) | 0] * d; c1 += xp[(b + f1) | 0] * d; c2 += xp[(b + f2) | 0] * d; c3 += xp[(b + f3) | 0] * d;
